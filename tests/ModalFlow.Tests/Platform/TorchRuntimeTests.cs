@@ -1,0 +1,17 @@
+using ModalFlow.Platform;
+using TorchSharp;
+using Xunit;
+
+namespace ModalFlow.Tests.Platform;
+
+public class TorchRuntimeTests
+{
+    [Fact]
+    public void Torch_Loads_And_Multiplies()
+    {
+        TorchRuntime.Initialize();
+        using var a = torch.arange(6, dtype: torch.float32).reshape(2, 3);
+        using var b = torch.mm(a, a.t());
+        Assert.Equal(new float[] { 5, 14, 14, 50 }, b.data<float>().ToArray());
+    }
+}
