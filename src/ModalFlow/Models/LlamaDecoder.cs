@@ -1,0 +1,343 @@
+using ModalFlow.Checkpoints;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Models;
+
+/// <summary>
+/// Named intervention and observation points of a decoder forward (TransformerLens-style names in comments).
+/// Interventions are data passed in per call; nothing is patched into the model.
+/// </summary>
+public sealed class DecoderHooks
+{
+    /// <summary>
+    /// <c>blocks.{l}.attn.hook_mask</c>: given the layer and its default additive causal mask [1, 1, q, k],
+    /// return the additive mask to add to the scaled scores instead ([B or 1, 1 or heads, q, k]), or null to keep it.
+    /// </summary>
+    public Func<int, Tensor, Tensor?>? AttentionMask { get; init; }
+
+    /// <summary><c>blocks.{l}.attn.hook_pattern</c>: attention probabilities [B, heads, q, k] (valid during the call only).</summary>
+    public Action<int, Tensor>? AttentionPattern { get; init; }
+
+    /// <summary><c>blocks.{l}.hook_resid_post</c>: residual stream after layer l, [B, q, D] (valid during the call only).</summary>
+    public Action<int, Tensor>? ResidualPost { get; init; }
+}
+
+/// <summary>Keys and values of every layer for positions [0, Length) of one sequence (batch 1), post-rotary.</summary>
+public sealed class KvCache : IDisposable
+{
+    public KvCache(int layers)
+    {
+        Keys = new Tensor?[layers];
+        Values = new Tensor?[layers];
+    }
+
+    /// <summary>Per layer [1, kv_heads, Length, head_dim].</summary>
+    public Tensor?[] Keys { get; }
+    public Tensor?[] Values { get; }
+    public long Length => Keys[0]?.shape[2] ?? 0;
+
+    /// <summary>Appends new K/V of layer <paramref name="layer"/> (takes ownership of copies, detached from scopes).</summary>
+    public void Append(int layer, Tensor k, Tensor v)
+    {
+        var oldK = Keys[layer];
+        var oldV = Values[layer];
+        Keys[layer] = (oldK is null ? k.clone() : cat([oldK, k], 2)).DetachFromDisposeScope();
+        Values[layer] = (oldV is null ? v.clone() : cat([oldV, v], 2)).DetachFromDisposeScope();
+        oldK?.Dispose();
+        oldV?.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in Keys) t?.Dispose();
+        foreach (var t in Values) t?.Dispose();
+        Array.Clear(Keys);
+        Array.Clear(Values);
+    }
+}
+
+/// <summary>Rotary tables for a run of absolute positions: cos, sin [q, head_dim] in the model dtype.</summary>
+public readonly record struct RotaryTables(Tensor Cos, Tensor Sin);
+
+/// <summary>
+/// The Llama decoder of a LLaVA model (keys under <c>language_model.</c>): embed_tokens, layers (RMSNorm,
+/// rotary, grouped-query attention, SiLU-gated MLP), final norm, lm_head. Computation follows transformers'
+/// eager LlamaModel: scores = QKᵀ/√d + additive mask, softmax in float32, masked entries = dtype min.
+/// </summary>
+public sealed class LlamaDecoder : ExplicitModule
+{
+    private readonly LlamaTextConfig _cfg;
+    private readonly EmbeddingTable embed_tokens;
+    private readonly ModuleList<LlamaDecoderLayer> layers = new();
+    private readonly RmsNormLayer norm;
+    private readonly Dense? lm_head;
+    private readonly Tensor _invFreq;   // [head_dim/2] float32
+
+    public LlamaDecoder(LlamaTextConfig cfg, WeightSource src, string prefix, bool tiedEmbeddings) : base(prefix)
+    {
+        _cfg = cfg;
+        var model = new Group(prefix + "model.");
+        embed_tokens = model.Add("embed_tokens", new EmbeddingTable(src, prefix + "model.embed_tokens.", cfg.VocabSize, cfg.HiddenSize));
+        for (int i = 0; i < cfg.NumHiddenLayers; i++)
+            layers.Add(new LlamaDecoderLayer(cfg, src, $"{prefix}model.layers.{i}.", i));
+        model.Add("layers", layers);
+        norm = model.Add("norm", new RmsNormLayer(src, prefix + "model.norm.", cfg.HiddenSize, cfg.RmsNormEps));
+        register_module("model", model);
+        if (!tiedEmbeddings)
+        {
+            lm_head = new Dense(src, prefix + "lm_head.", cfg.HiddenSize, cfg.VocabSize, false);
+            register_module("lm_head", lm_head);
+        }
+        DType = src.DType;
+        Device = src.Device;
+        using (var inv = Rotary.InverseFrequencies(cfg))
+            _invFreq = inv.to(Device.type == DeviceType.META ? CPU : Device).DetachFromDisposeScope();
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _invFreq.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public LlamaTextConfig Config => _cfg;
+    public int NumLayers => _cfg.NumHiddenLayers;
+    public long HiddenSize => _cfg.HiddenSize;
+    public long VocabSize => _cfg.VocabSize;
+    public ScalarType DType { get; }
+    public Device Device { get; }
+    public LlamaDecoderLayer Layer(int i) => layers[i];
+
+    /// <summary>The output embedding [vocab, D] (lm_head, or embed_tokens when tied).</summary>
+    public Tensor OutputEmbedding => lm_head?.weight ?? embed_tokens.weight;
+
+    public Tensor Embed(Tensor ids) => embed_tokens.Forward(ids);
+
+    public Tensor FinalNorm(Tensor h) => norm.Forward(h);
+
+    /// <summary>Logits from a residual (already normed or not: the caller decides; the logit lens needs both).</summary>
+    public Tensor Unembed(Tensor h) => lm_head is null ? nn.functional.linear(h, embed_tokens.weight) : lm_head.Forward(h);
+
+    /// <summary>cos/sin for positions [start, start+count), as transformers' LlamaRotaryEmbedding.</summary>
+    public RotaryTables RotaryFor(long start, long count)
+    {
+        using var scope = NewDisposeScope();
+        var pos = arange(start, start + count, dtype: ScalarType.Int64, device: Device).to(ScalarType.Float32);
+        var freqs = pos.unsqueeze(1) * _invFreq.unsqueeze(0);                      // [q, hd/2]
+        var emb = cat([freqs, freqs], 1);                                              // [q, hd]
+        var cos = emb.cos().to(DType).MoveToOuterDisposeScope();
+        var sin = emb.sin().to(DType).MoveToOuterDisposeScope();
+        return new RotaryTables(cos, sin);
+    }
+
+    /// <summary>
+    /// Full forward of a batch of embedded sequences [B, N, D] from position 0.
+    /// Returns the final normed hidden state of the last position [B, D] and, if asked, logits there.
+    /// </summary>
+    public DecoderOutput Forward(Tensor inputsEmbeds, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false)
+    {
+        using var scope = NewDisposeScope();
+        long n = inputsEmbeds.shape[1];
+        var rot = RotaryFor(0, n);
+        var causal = Masks.Causal(n, 0, DType, Device);
+        var h = inputsEmbeds.to(DType);
+        var residuals = keepResiduals ? new List<Tensor> { h.clone() } : null;
+        for (int l = 0; l < NumLayers; l++)
+        {
+            var mask = hooks?.AttentionMask?.Invoke(l, causal) ?? causal;
+            var (next, k, v) = layers[l].Forward(h, rot, mask, null, null, hooks?.AttentionPattern);
+            fillCache?.Append(l, k, v);
+            h = next;
+            hooks?.ResidualPost?.Invoke(l, h);
+            residuals?.Add(h);
+        }
+        var last = h[.., -1, ..];                                                     // [B, D]
+        var normedLast = FinalNorm(last);
+        var logits = Unembed(normedLast);
+        return new DecoderOutput(
+            logits.MoveToOuterDisposeScope(),
+            normedLast.MoveToOuterDisposeScope(),
+            residuals?.Select(r => r.MoveToOuterDisposeScope()).ToList());
+    }
+
+    /// <summary>
+    /// Runs new positions [past, past+q) of one sequence on top of a <see cref="KvCache"/> of [0, past) and
+    /// appends their keys/values: incremental decoding. embeds [1, q, D] → logits of the last new position [1, vocab].
+    /// </summary>
+    public Tensor Extend(Tensor embeds, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        long past = cache.Length, q = embeds.shape[1];
+        var rot = RotaryFor(past, q);
+        var mask = Masks.Causal(q, past, DType, Device);
+        var h = embeds.to(DType);
+        for (int l = 0; l < NumLayers; l++)
+        {
+            var (next, k, v) = layers[l].Forward(h, rot, mask, cache.Keys[l], cache.Values[l], null);
+            cache.Append(l, k, v);
+            h = next;
+        }
+        return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Result of a decoder forward. Residuals (when kept): L+1 tensors [B, N, D], row 0 = embeddings.</summary>
+public sealed record DecoderOutput(Tensor LastLogits, Tensor LastNormedHidden, IReadOnlyList<Tensor>? Residuals) : IDisposable
+{
+    public void Dispose()
+    {
+        LastLogits.Dispose();
+        LastNormedHidden.Dispose();
+        if (Residuals is not null) foreach (var r in Residuals) r.Dispose();
+    }
+}
+
+/// <summary>Additive attention masks: 0 = may attend, dtype's most negative finite value = blocked.</summary>
+public static class Masks
+{
+    /// <summary>Causal mask [1, 1, q, past+q] for queries at positions past..past+q-1 over keys 0..past+q-1.</summary>
+    public static Tensor Causal(long q, long past, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var rows = arange(past, past + q, device: device).unsqueeze(1);              // absolute query positions
+        var cols = arange(0, past + q, device: device).unsqueeze(0);
+        var blocked = cols > rows;                                                    // [q, past+q]
+        var mask = zeros([q, past + q], dtype: dtype, device: device).masked_fill(blocked, MinValue(dtype));
+        return mask.reshape(1, 1, q, past + q).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The most negative finite value of a floating dtype (transformers' torch.finfo(dtype).min).</summary>
+    public static double MinValue(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => float.MinValue,
+        ScalarType.Float64 => double.MinValue,
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        ScalarType.Float16 => -65504.0,
+        _ => throw new ArgumentException($"not a floating dtype: {dtype}"),
+    };
+}
+
+/// <summary>Rotary position embeddings (transformers' LlamaRotaryEmbedding, with rope_scaling variants).</summary>
+public static class Rotary
+{
+    /// <summary>inv_freq [head_dim/2] float32 = 1 / theta^(2i/d), then the configured scaling.</summary>
+    public static Tensor InverseFrequencies(LlamaTextConfig cfg)
+    {
+        using var scope = NewDisposeScope();
+        int dim = cfg.HeadDim;
+        var exponents = arange(0, dim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / dim;
+        var invFreq = 1.0f / pow(tensor((float)cfg.RopeTheta), exponents);
+        var rs = cfg.RopeScaling;
+        switch (rs?.Type ?? "default")
+        {
+            case "default":
+                break;
+            case "linear":
+                invFreq = invFreq / rs!.Factor!.Value;
+                break;
+            case "llama3":
+                {
+                    double factor = rs!.Factor!.Value, low = rs.LowFreqFactor!.Value, high = rs.HighFreqFactor!.Value;
+                    double oldLen = rs.OriginalMaxPositionEmbeddings!.Value;
+                    double lowWavelen = oldLen / low, highWavelen = oldLen / high;
+                    var wavelen = 2 * Math.PI / invFreq;
+                    var scaled = where(wavelen > lowWavelen, invFreq / factor, invFreq);
+                    var smooth = (oldLen / wavelen - low) / (high - low);
+                    var smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+                    var medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
+                    invFreq = where(medium, smoothed, scaled);
+                    break;
+                }
+            default:
+                throw new InvalidOperationException($"rope_type {rs!.Type} passed validation but is not implemented");
+        }
+        return invFreq.to(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>x [B, heads, q, hd] rotated "rotate_half" style with cos/sin [q, hd].</summary>
+    public static Tensor Apply(Tensor x, RotaryTables rot)
+    {
+        using var scope = NewDisposeScope();
+        long half = x.shape[^1] / 2;
+        var x1 = x[TensorIndex.Ellipsis, ..(int)half];
+        var x2 = x[TensorIndex.Ellipsis, (int)half..];
+        var rotated = cat([-x2, x1], -1);
+        return (x * rot.Cos + rotated * rot.Sin).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>One Llama decoder layer: x + attn(rms1(x)); x + mlp(rms2(x)).</summary>
+public sealed class LlamaDecoderLayer : ExplicitModule
+{
+    private readonly Dense q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
+    private readonly RmsNormLayer input_layernorm, post_attention_layernorm;
+    private readonly int _heads, _kvHeads, _headDim;
+
+    public LlamaDecoderLayer(LlamaTextConfig cfg, WeightSource src, string prefix, int index) : base(prefix)
+    {
+        Index = index;
+        long d = cfg.HiddenSize;
+        _heads = cfg.NumAttentionHeads;
+        _kvHeads = cfg.NumKeyValueHeads;
+        _headDim = cfg.HeadDim;
+        var attn = new Group(prefix + "self_attn.");
+        q_proj = attn.Add("q_proj", new Dense(src, prefix + "self_attn.q_proj.", d, (long)_heads * _headDim, cfg.AttentionBias));
+        k_proj = attn.Add("k_proj", new Dense(src, prefix + "self_attn.k_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias));
+        v_proj = attn.Add("v_proj", new Dense(src, prefix + "self_attn.v_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias));
+        o_proj = attn.Add("o_proj", new Dense(src, prefix + "self_attn.o_proj.", (long)_heads * _headDim, d, cfg.AttentionBias));
+        var mlp = new Group(prefix + "mlp.");
+        gate_proj = mlp.Add("gate_proj", new Dense(src, prefix + "mlp.gate_proj.", d, cfg.IntermediateSize, cfg.MlpBias));
+        up_proj = mlp.Add("up_proj", new Dense(src, prefix + "mlp.up_proj.", d, cfg.IntermediateSize, cfg.MlpBias));
+        down_proj = mlp.Add("down_proj", new Dense(src, prefix + "mlp.down_proj.", cfg.IntermediateSize, d, cfg.MlpBias));
+        input_layernorm = new RmsNormLayer(src, prefix + "input_layernorm.", d, cfg.RmsNormEps);
+        post_attention_layernorm = new RmsNormLayer(src, prefix + "post_attention_layernorm.", d, cfg.RmsNormEps);
+        register_module("self_attn", attn);
+        register_module("mlp", mlp);
+        register_module("input_layernorm", input_layernorm);
+        register_module("post_attention_layernorm", post_attention_layernorm);
+    }
+
+    public int Index { get; }
+
+    /// <summary>
+    /// h [B, q, D] at positions given by <paramref name="rot"/>; <paramref name="mask"/> additive [B|1, 1|heads, q, p+q];
+    /// optional past keys/values [1|B, kv_heads, p, hd]. Returns the new residual and this call's K/V [B, kv_heads, q, hd].
+    /// </summary>
+    public (Tensor Hidden, Tensor Keys, Tensor Values) Forward(Tensor h, RotaryTables rot, Tensor mask,
+        Tensor? pastK, Tensor? pastV, Action<int, Tensor>? onPattern)
+    {
+        using var scope = NewDisposeScope();
+        long b = h.shape[0], q = h.shape[1];
+        var x = input_layernorm.Forward(h);
+        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);     // [B, H, q, hd]
+        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, q, hd]
+        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        Tensor kAll = ks, vAll = vs;
+        if (pastK is not null && pastV is not null)
+        {
+            kAll = cat([pastK.expand(b, -1, -1, -1), ks], 2);                                             // [B, KVH, p+q, hd]
+            vAll = cat([pastV.expand(b, -1, -1, -1), vs], 2);
+        }
+        var kRep = RepeatKv(kAll);                                                                          // [B, H, p+q, hd]
+        var vRep = RepeatKv(vAll);
+        var scores = matmul(qs, kRep.transpose(2, 3)) / Math.Sqrt(_headDim) + mask;                      // [B, H, q, p+q]
+        var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
+        onPattern?.Invoke(Index, probs);
+        var attn = matmul(probs, vRep).transpose(1, 2).reshape(b, q, (long)_heads * _headDim);
+        h = h + o_proj.Forward(attn);
+        var m = post_attention_layernorm.Forward(h);
+        h = h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
+        return (h.MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>
+    private Tensor RepeatKv(Tensor kv)
+    {
+        int rep = _heads / _kvHeads;
+        if (rep == 1) return kv;
+        long b = kv.shape[0], s = kv.shape[2];
+        return kv.unsqueeze(2).expand(b, _kvHeads, rep, s, _headDim).reshape(b, _heads, s, _headDim);
+    }
+}
