@@ -50,6 +50,17 @@ public sealed class LlavaModel : ExplicitModule
     }
 
     /// <summary>
+    /// Loads weights from a checkpoint folder (single or sharded safetensors) or one .safetensors file,
+    /// converted to <paramref name="dtype"/> on <paramref name="device"/>; the key format is detected.
+    /// </summary>
+    public static LlavaModel Load(LlavaConfig cfg, string checkpointPath, ScalarType dtype, Device device)
+    {
+        using var checkpoint = SafetensorsCheckpoint.Open(checkpointPath);
+        var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path);
+        return Build(cfg, new CheckpointWeightSource(checkpoint, map, dtype, device));
+    }
+
+    /// <summary>
     /// Image features as placed into the sequence: pixels [T, 3, S, S] → [T, K, D_text]
     /// (CLIP hidden state <c>vision_feature_layer</c>, CLS dropped for "default", then the projector).
     /// </summary>
