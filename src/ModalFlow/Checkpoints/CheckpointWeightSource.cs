@@ -1,4 +1,5 @@
 using ModalFlow.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Checkpoints;

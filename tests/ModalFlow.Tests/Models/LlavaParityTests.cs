@@ -77,7 +77,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
 
         int layers = model.LanguageModel.NumLayers;
         var lastRows = new Tensor[layers];
-        var hooks = new DecoderHooks { AttentionPattern = (l, p) => lastRows[l] = p[0, .., -1, ..].clone() };
+        var hooks = new DecoderHooks { AttentionPattern = (l, p) => lastRows[l] = p[0, .., -1, ..].clone().DetachFromDisposeScope() };
         using var output = model.LanguageModel.Forward(embeds, hooks, keepResiduals: true);
 
         // hidden_probe [L+1, P, D]: rows 0..L-1 raw residuals, row L after the final norm (transformers' convention).
@@ -91,6 +91,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
         var dl = Compare.AllClose(c.Array("hidden_last").AsFloats(), lastHidden.data<float>().ToArray(), 1e-3, "hidden_last");
 
         var da = Compare.AllClose(c.Array("attn_last_row").AsFloats(), stack(lastRows).data<float>().ToArray(), 1e-4, "attn_last_row");
+        foreach (var r in lastRows) r.Dispose();
 
         var logits = output.LastLogits[0].data<float>().ToArray();
         var dz = Compare.AllClose(c.Array("logits_last").AsFloats(), logits, 1e-3, "logits_last");
