@@ -332,6 +332,41 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         return (h.MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// B variants of the same suffix [t0, N) of one sequence, run on a shared clean prefix [0, t0):
+    /// h [B, q, D]; <paramref name="mask"/> additive [B, 1, q, t0+q] over keys [0, N); prefix K/V [1, kv_heads, t0, hd].
+    /// The prefix is never copied per variant: queries of all variants are folded into one matmul against it.
+    /// Returns the new residual [B, q, D].
+    /// </summary>
+    public Tensor ForwardSuffix(Tensor h, RotaryTables rot, Tensor mask, Tensor prefixK, Tensor prefixV)
+    {
+        using var scope = NewDisposeScope();
+        long b = h.shape[0], q = h.shape[1], t0 = prefixK.shape[2];
+        int rep = _heads / _kvHeads;
+        var x = input_layernorm.Forward(h);
+        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);     // [B, H, q, hd]
+        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, q, hd]
+        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        double scale = Math.Sqrt(_headDim);
+        // Prefix scores: fold (B, rep, q) into the query axis of each kv head: [1, KVH, B·rep·q, hd] @ [1, KVH, hd, t0].
+        var qGrouped = qs.view(b, _kvHeads, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, _headDim);
+        var prefixScores = matmul(qGrouped, prefixK.transpose(2, 3)) / scale;                           // [1, KVH, B·rep·q, t0]
+        prefixScores = prefixScores.view(_kvHeads, b, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, t0);
+        var suffixScores = matmul(qs, RepeatKv(ks).transpose(2, 3)) / scale;                            // [B, H, q, q]
+        var scores = cat([prefixScores, suffixScores], 3) + mask;                                        // [B, H, q, t0+q]
+        var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
+        var pPrefix = probs[TensorIndex.Ellipsis, ..(int)t0];
+        var pSuffix = probs[TensorIndex.Ellipsis, (int)t0..];
+        var pGrouped = pPrefix.reshape(b, _kvHeads, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, t0);
+        var fromPrefix = matmul(pGrouped, prefixV)                                                       // [1, KVH, B·rep·q, hd]
+            .view(_kvHeads, b, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, _headDim);
+        var attn = (fromPrefix + matmul(pSuffix, RepeatKv(vs))).transpose(1, 2).reshape(b, q, (long)_heads * _headDim);
+        h = h + o_proj.Forward(attn);
+        var m = post_attention_layernorm.Forward(h);
+        h = h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
+        return h.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>
     private Tensor RepeatKv(Tensor kv)
     {
