@@ -1,0 +1,202 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using TorchSharp;
+
+namespace ModalFlow.Checkpoints;
+
+/// <summary>
+/// One .safetensors file, memory-mapped read-only. Opening parses and validates the whole header (see
+/// <see cref="SafetensorsHeader"/> for the rules); <see cref="Load"/> copies one tensor from the mapping into
+/// libtorch memory. Tensors returned by <see cref="Load"/> never alias the mapping, so they stay valid after
+/// <see cref="Dispose"/>, which unmaps the file and closes its handle.
+/// </summary>
+/// <remarks>
+/// Loads may run concurrently with each other, not with <see cref="Dispose"/>. As with any mapping, truncating the
+/// file while it is open makes reads of the lost pages fault (SIGBUS); replace checkpoints by writing a new file.
+/// </remarks>
+public sealed unsafe class SafetensorsFile : IDisposable
+{
+    /// <summary>Bytes moved per copy step; bounds the staging buffer of a converting load.</summary>
+    internal const long ChunkBytes = 16L << 20;
+
+    private readonly MemoryMappedFile _map;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly Dictionary<string, TensorInfo> _tensors;
+    private byte* _base;      // start of the file in memory; null once disposed
+    private readonly long _dataStart;
+
+    /// <summary>Full path of the file.</summary>
+    public string Path { get; }
+
+    /// <summary>Length of the JSON header in bytes (N).</summary>
+    public long HeaderLength { get; }
+
+    /// <summary>The file's <c>__metadata__</c> map (empty when absent).</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    /// <summary>Tensor entries in file order (ascending offsets).</summary>
+    public IReadOnlyList<TensorInfo> Entries { get; }
+
+    /// <summary>Tensor names in file order.</summary>
+    public IReadOnlyCollection<string> Names { get; }
+
+    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr,
+        long headerLength, SafetensorsHeader.Parsed parsed)
+    {
+        Path = path;
+        _map = map;
+        _view = view;
+        _base = basePtr;
+        HeaderLength = headerLength;
+        _dataStart = 8 + headerLength;
+        _tensors = new Dictionary<string, TensorInfo>(parsed.Tensors, StringComparer.Ordinal);
+        Entries = parsed.ByOffset;
+        Names = parsed.ByOffset.Select(t => t.Name).ToList();
+        Metadata = parsed.Metadata;
+    }
+
+    /// <summary>Maps <paramref name="path"/> and validates its header; throws <see cref="InputException"/> on bad input.</summary>
+    public static SafetensorsFile Open(string path)
+    {
+        EnsureLittleEndian();
+        path = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(path))
+        {
+            throw new InputException(path, null, "file not found; expected a .safetensors file");
+        }
+
+        // FileShare.Delete: the file may be deleted or renamed while mapped (POSIX semantics).
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        MemoryMappedFile? map = null;
+        MemoryMappedViewAccessor? view = null;
+        byte* basePtr = null;
+        try
+        {
+            var fileLength = stream.Length;
+            if (fileLength < 8)
+            {
+                throw new InputException(path, "header length",
+                    $"file is {fileLength} bytes; expected at least 8 (a little-endian u64 header length, then the JSON header)");
+            }
+            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
+            basePtr += view.PointerOffset;
+
+            var n = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(basePtr, 8));
+            if (n > (ulong)SafetensorsHeader.MaxHeaderBytes)
+            {
+                throw new InputException(path, "header length",
+                    $"header length {n} exceeds the limit of {SafetensorsHeader.MaxHeaderBytes} bytes; expected a safetensors file (first 8 bytes = JSON header length, little-endian)");
+            }
+            var headerLength = (long)n;
+            if (8 + headerLength > fileLength)
+            {
+                throw new InputException(path, "header length",
+                    $"header length {headerLength} reaches past the end of the {fileLength}-byte file; expected at most {fileLength - 8}");
+            }
+            var parsed = SafetensorsHeader.Parse(path, new ReadOnlySpan<byte>(basePtr + 8, (int)headerLength), fileLength - 8 - headerLength);
+            return new SafetensorsFile(path, map, view, basePtr, headerLength, parsed);
+        }
+        catch
+        {
+            if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            view?.Dispose();
+            map?.Dispose();
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    /// <summary>The entry for <paramref name="name"/>; <see cref="InputException"/> when the file has no such tensor.</summary>
+    public TensorInfo Info(string name) =>
+        _tensors.TryGetValue(name, out var info)
+            ? info
+            : throw new InputException(Path, name, $"no such tensor; the file holds {_tensors.Count} tensors");
+
+    public bool TryGetInfo(string name, out TensorInfo info) => _tensors.TryGetValue(name, out info!);
+
+    /// <summary>
+    /// Copies tensor <paramref name="name"/> into a new tensor of <paramref name="dtype"/> on <paramref name="device"/>.
+    /// Same dtype on the CPU: one copy from the mapping straight into the result. Otherwise the bytes go through a
+    /// staging tensor of at most <see cref="ChunkBytes"/> and libtorch converts (<c>copy_</c>) into the result, so
+    /// the peak is the result plus one chunk. Widening float conversions are exact (BF16 → F32 is bits &lt;&lt; 16,
+    /// F16 → F32 exact). Conversions that would change values silently (float → integer, integer narrowing) are
+    /// refused, see <see cref="TensorDTypes.CanConvert"/>.
+    /// </summary>
+    public torch.Tensor Load(string name, torch.ScalarType dtype, torch.Device device)
+    {
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        var info = Info(name);
+        if (!TensorDTypes.CanConvert(info.DType, dtype))
+        {
+            throw new ArgumentException(
+                $"{Path}: {name}: stored as {info.DType}; loading it as {dtype} would change its values (allowed: the same type, any floating-point type, or a wider integer type)",
+                nameof(dtype));
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var result = torch.empty(info.ShapeArray(), dtype, device);
+        var count = info.ElementCount;
+        if (count == 0) return result.MoveToOuterDisposeScope();
+
+        var src = _base + _dataStart + info.Begin;
+        var elementSize = info.DType.ElementSize();
+        var chunkElements = Math.Max(1, ChunkBytes / elementSize);
+        using var flat = result.view(-1);                                   // [count]
+        var direct = dtype == info.DType.ToScalarType() && device.type == DeviceType.CPU;
+        using var staging = direct ? null : torch.empty(Math.Min(chunkElements, count), info.DType.ToScalarType());
+        for (long first = 0; first < count; first += chunkElements)
+        {
+            var n = Math.Min(chunkElements, count - first);
+            var bytes = new ReadOnlySpan<byte>(src + first * elementSize, checked((int)(n * elementSize)));
+            if (info.DType == TensorDType.BOOL) CheckBool(name, bytes, first);
+            using var part = flat.narrow(0, first, n);                      // [n], contiguous
+            if (direct)
+            {
+                bytes.CopyTo(part.bytes);
+            }
+            else
+            {
+                using var stage = staging!.narrow(0, 0, n);                 // [n], stored dtype, CPU
+                bytes.CopyTo(stage.bytes);
+                part.copy_(stage);
+            }
+        }
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Loads in the stored dtype on the CPU.</summary>
+    public torch.Tensor Load(string name) => Load(name, Info(name).DType.ToScalarType(), torch.CPU);
+
+    /// <summary>libtorch's bool must be 0 or 1; any other byte would be undefined behaviour downstream.</summary>
+    private void CheckBool(string name, ReadOnlySpan<byte> bytes, long firstElement)
+    {
+        var bad = bytes.IndexOfAnyExcept((byte)0, (byte)1);
+        if (bad >= 0)
+        {
+            throw new InputException(Path, name, $"BOOL element {firstElement + bad} is byte 0x{bytes[bad]:X2}; expected 0 or 1");
+        }
+    }
+
+    internal static void EnsureLittleEndian()
+    {
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("safetensors data is little-endian; this reader supports little-endian hosts only");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_base == null) return;
+        _base = null;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _map.Dispose();
+    }
+
+    public override string ToString() => $"{Path} ({Entries.Count} tensors)";
+}
