@@ -50,6 +50,8 @@ public sealed class SafetensorsBadInputTests : IDisposable
     private static readonly Dictionary<string, Case> Cases = new()
     {
         // ---- framing -------------------------------------------------------------------------------------------
+        ["file_not_found"] = new(d => Same(d.File("absent.safetensors")), false, null, "file not found; expected a .safetensors file"),
+        ["checkpoint_path_not_found"] = new(d => Same(d.File("absent-folder")), true, null, "not found; expected a checkpoint folder"),
         ["file_shorter_than_8_bytes"] = new(d =>
         {
             File.WriteAllBytes(d.File("bad.safetensors"), [1, 2, 3, 4, 5]);
