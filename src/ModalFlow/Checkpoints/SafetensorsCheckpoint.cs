@@ -35,7 +35,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public long? DeclaredTotalSize { get; }
 
     /// <summary>The files read, in the order opened.</summary>
-    public IReadOnlyList<SafetensorsFile> Files => _files;
+    public IReadOnlyList<SafetensorsFile> Files => _files.AsReadOnly();
 
     /// <summary>All tensor names, sorted (ordinal).</summary>
     public IReadOnlyCollection<string> Names { get; }
@@ -51,7 +51,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
         DeclaredTotalSize = declaredTotalSize;
         _files = files;
         _owner = owner;
-        Names = owner.Keys.Order(StringComparer.Ordinal).ToList();
+        Names = owner.Keys.Order(StringComparer.Ordinal).ToList().AsReadOnly();
         TotalBytes = owner.Sum(kv => kv.Value.Info(kv.Key).ByteLength);
     }
 

@@ -50,8 +50,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
         HeaderLength = headerLength;
         _dataStart = 8 + headerLength;
         _tensors = new Dictionary<string, TensorInfo>(parsed.Tensors, StringComparer.Ordinal);
-        Entries = parsed.ByOffset;
-        Names = parsed.ByOffset.Select(t => t.Name).ToList();
+        Entries = parsed.ByOffset.ToList().AsReadOnly();
+        Names = parsed.ByOffset.Select(t => t.Name).ToList().AsReadOnly();
         Metadata = parsed.Metadata;
     }
 
@@ -66,7 +66,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
         }
 
         // FileShare.Delete: the file may be deleted or renamed while mapped (POSIX semantics).
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputException(path, null, $"cannot open the file for reading ({e.Message}); expected a readable .safetensors file", e);
+        }
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
         byte* basePtr = null;

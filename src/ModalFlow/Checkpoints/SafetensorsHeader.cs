@@ -97,7 +97,7 @@ internal static class SafetensorsHeader
                 throw new InputException(file, $"{MetadataKey}.{p.Name}", "key appears twice; expected unique keys");
             }
         }
-        return map;
+        return new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(map);
     }
 
     private static TensorInfo ParseEntry(string file, string name, JsonElement entry, long dataLength)
@@ -151,7 +151,7 @@ internal static class SafetensorsHeader
         {
             throw new InputException(file, name, $"\"shape\" must be an array of non-negative integers, found a JSON {Kind(sh)}");
         }
-        var shape = ImmutableArray.CreateBuilder<long>(sh.GetArrayLength());
+        var shape = new List<long>(sh.GetArrayLength());
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out var dim))
@@ -210,7 +210,7 @@ internal static class SafetensorsHeader
             throw new InputException(file, name,
                 $"\"data_offsets\" [{begin}, {end}] hold {end - begin} bytes, but shape [{string.Join(", ", shape)}] of {dtype} needs {elements} × {dtype.ElementSize()} = {bytes} bytes");
         }
-        return new TensorInfo(name, dtype, shape.MoveToImmutable(), begin, end);
+        return new TensorInfo(name, dtype, shape, begin, end);
     }
 
     /// <summary>Sorted by (begin, end), the ranges must tile [0, dataLength) exactly, as the reference demands.</summary>
