@@ -1,0 +1,84 @@
+using ModalFlow.Models;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Tracing;
+
+/// <summary>
+/// The cache one clean forward of a sample fills (DESIGN §3): every layer's keys/values, the residual stream
+/// entering every layer, and the clean last-position distribution. Knockouts of the sample read from it; the
+/// vision tower and projector never run again. Owns its tensors: dispose it when the sample is done.
+/// </summary>
+public sealed class CleanRun : IDisposable
+{
+    private CleanRun(LlamaDecoder decoder, Tensor embeds, KvCache cache, Tensor[] layerInputs, Tensor logProbs, long targetId)
+    {
+        Decoder = decoder;
+        Embeds = embeds;
+        Cache = cache;
+        LayerInputs = layerInputs;
+        LogProbs = logProbs;
+        TargetTokenId = targetId;
+        LogP1 = logProbs[targetId].item<float>();
+        Top1Id = logProbs.argmax().item<long>();
+    }
+
+    public LlamaDecoder Decoder { get; }
+
+    /// <summary>The embedded input [1, N, D].</summary>
+    public Tensor Embeds { get; }
+
+    public KvCache Cache { get; }
+
+    /// <summary>L+1 tensors [1, N, D]: index l = residual entering layer l (0 = embeddings), L = after the last layer (un-normed).</summary>
+    public Tensor[] LayerInputs { get; }
+
+    /// <summary>Clean log-probabilities at the last position [vocab], float32.</summary>
+    public Tensor LogProbs { get; }
+
+    public long SeqLen => Embeds.shape[1];
+    public int NumLayers => Decoder.NumLayers;
+
+    /// <summary>The token whose probability knockouts track (default: the clean top-1, the paper's first answer token).</summary>
+    public long TargetTokenId { get; }
+    public long Top1Id { get; }
+    public double LogP1 { get; }
+    public double P1 => Math.Exp(LogP1);
+
+    /// <summary>Runs the clean pass. <paramref name="targetTokenId"/> null = the clean greedy token.</summary>
+    public static CleanRun Create(LlamaDecoder decoder, Tensor embeds, long? targetTokenId = null)
+    {
+        if (embeds.dim() != 3 || embeds.shape[0] != 1)
+            throw new ArgumentException($"embeds must be [1, N, D], got [{string.Join(", ", embeds.shape)}]");
+        var cache = new KvCache(decoder.NumLayers);
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var output = decoder.Forward(embeds, fillCache: cache, keepResiduals: true);
+            var logProbs = output.LastLogits[0].to(ScalarType.Float32).log_softmax(0);
+            long target = targetTokenId ?? logProbs.argmax().item<long>();
+            if (target < 0 || target >= logProbs.shape[0])
+                throw new ArgumentOutOfRangeException(nameof(targetTokenId), $"{target} is outside the vocabulary");
+            var inputs = output.Residuals!.Select(r => r.clone().DetachFromDisposeScope()).ToArray();
+            return new CleanRun(decoder, embeds.clone().DetachFromDisposeScope(), cache, inputs, logProbs.DetachFromDisposeScope(), target);
+        }
+        catch
+        {
+            cache.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Embeds.Dispose();
+        Cache.Dispose();
+        foreach (var t in LayerInputs) t.Dispose();
+        LogProbs.Dispose();
+    }
+}
+
+/// <summary>The result of one knockout: the tracked token's new probability and the new top-1.</summary>
+public sealed record KnockoutOutcome(KnockoutSpec Spec, double LogP2, long Top1New, double Top1NewProb)
+{
+    public double P2 => Math.Exp(LogP2);
+}

@@ -1,0 +1,150 @@
+using ModalFlow.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Tracing;
+
+public enum KnockoutEngineKind { Fast, Naive }
+
+/// <summary>Runs knockout specs against a sample's <see cref="CleanRun"/>; outcomes come back in spec order.</summary>
+public interface IKnockoutEngine
+{
+    IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs);
+}
+
+public static class KnockoutEngine
+{
+    public static IKnockoutEngine Create(KnockoutEngineKind kind) => kind switch
+    {
+        KnockoutEngineKind.Fast => new FastKnockoutEngine(),
+        KnockoutEngineKind.Naive => new NaiveKnockoutEngine(),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    /// <summary>Bool [rows, N]: true where row (absolute position firstRow + i) ∈ targets and column ∈ sources.</summary>
+    internal static Tensor BlockedPairs(KnockoutSpec spec, long firstRow, long rows, long n, Device device)
+    {
+        var isTarget = new bool[rows];
+        foreach (var t in spec.Targets.Positions) if (t >= firstRow && t < firstRow + rows) isTarget[t - firstRow] = true;
+        var isSource = new bool[n];
+        foreach (var s in spec.Sources.Positions) if (s < n) isSource[s] = true;
+        using var tt = tensor(isTarget, device: device);
+        using var ss = tensor(isSource, device: device);
+        return tt.unsqueeze(1).logical_and(ss.unsqueeze(0));
+    }
+
+    internal static IReadOnlyList<KnockoutOutcome> Outcomes(IReadOnlyList<KnockoutSpec> specs, Tensor lastLogits, long target)
+    {
+        using var scope = NewDisposeScope();
+        var logProbs = lastLogits.to(ScalarType.Float32).log_softmax(-1).cpu();     // [B, vocab]
+        var lp = logProbs[.., target].data<float>().ToArray();
+        var (maxLp, argmax) = logProbs.max(-1);
+        var top = argmax.data<long>().ToArray();
+        var topLp = maxLp.data<float>().ToArray();
+        return specs.Select((s, i) => new KnockoutOutcome(s, lp[i], top[i], Math.Exp(topLp[i]))).ToList();
+    }
+}
+
+/// <summary>
+/// The reference: a full forward of the whole sequence for every spec, with the edited mask in every layer of
+/// the spec (DESIGN §3 keeps it as the oracle the fast path is tested against).
+/// </summary>
+public sealed class NaiveKnockoutEngine : IKnockoutEngine
+{
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        var decoder = clean.Decoder;
+        long n = clean.SeqLen;
+        var results = new List<KnockoutOutcome>(specs.Count);
+        foreach (var spec in specs)
+        {
+            spec.Validate((int)n, decoder.NumLayers);
+            using var scope = NewDisposeScope();
+            var blocked = KnockoutEngine.BlockedPairs(spec, 0, n, n, decoder.Device).reshape(1, 1, n, n);
+            var layers = spec.Layers.ToHashSet();
+            double min = Masks.MinValue(decoder.DType);
+            var hooks = new DecoderHooks
+            {
+                AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, min) : null,
+            };
+            using var output = decoder.Forward(clean.Embeds, hooks);
+            results.AddRange(KnockoutEngine.Outcomes([spec], output.LastLogits, clean.TargetTokenId));
+        }
+        return results;
+    }
+}
+
+/// <summary>
+/// The fast exact path (DESIGN §3). Specs are grouped by t₀ = min T; a group recomputes only positions [t₀, N),
+/// reading the clean prefix keys/values from the cache, as one batch that each spec joins at its own ℓ₀ with
+/// the clean residual stream entering that layer. Cost (N−t₀)·(L−ℓ₀) token-layers per spec instead of N·L.
+/// </summary>
+public sealed class FastKnockoutEngine(int maxBatch = 64) : IKnockoutEngine
+{
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        var results = new KnockoutOutcome[specs.Count];
+        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
+        var groups = specs.Select((s, i) => (Spec: s, Index: i)).GroupBy(x => x.Spec.FirstTarget);
+        foreach (var group in groups)
+        {
+            // Sorted by ℓ₀ so that joining specs append to the end of the running batch.
+            var ordered = group.OrderBy(x => x.Spec.FirstLayer).ToList();
+            foreach (var chunk in ordered.Chunk(maxBatch))
+            {
+                var outcomes = RunGroup(clean, chunk.Select(x => x.Spec).ToList(), group.Key);
+                for (int i = 0; i < chunk.Length; i++) results[chunk[i].Index] = outcomes[i];
+            }
+        }
+        return results;
+    }
+
+    private static IReadOnlyList<KnockoutOutcome> RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
+    {
+        var decoder = clean.Decoder;
+        long n = clean.SeqLen, q = n - t0;
+        int layersCount = decoder.NumLayers, b = specs.Count;
+        double min = Masks.MinValue(decoder.DType);
+        using var scope = NewDisposeScope();
+        var rot = decoder.RotaryFor(t0, q);
+        var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
+        var blocked = stack(specs.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, decoder.Device))).unsqueeze(1); // [B, 1, q, N]
+        var inLayer = new bool[layersCount, b];
+        for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l, i] = true;
+
+        Tensor? h = null;                                                   // [active, q, D], owned here (no scope)
+        int active = 0;
+        try
+        {
+        for (int l = specs[0].FirstLayer; l < layersCount; l++)
+        {
+            using var layerScope = NewDisposeScope();
+            int joined = active;
+            while (joined < b && specs[joined].FirstLayer <= l) joined++;
+            if (joined > active)
+            {
+                var newcomers = clean.LayerInputs[l][.., t0.., ..].expand(joined - active, q, -1);  // clean stream entering l
+                var grown = (h is null ? newcomers.contiguous() : cat([h, newcomers], 0)).DetachFromDisposeScope();
+                h?.Dispose();
+                h = grown;
+                active = joined;
+            }
+            var flags = new bool[active];
+            for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
+            var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
+            var mask = causal.masked_fill(knock, min);                                                  // [active, 1, q, N]
+            var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
+            var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
+            var next = decoder.Layer(l).ForwardSuffix(h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
+            h!.Dispose();
+            h = next;
+        }
+        var logits = decoder.Unembed(decoder.FinalNorm(h![.., -1, ..]));                               // [B, vocab]
+        return KnockoutEngine.Outcomes(specs, logits, clean.TargetTokenId);
+        }
+        finally
+        {
+            h?.Dispose();
+        }
+    }
+}

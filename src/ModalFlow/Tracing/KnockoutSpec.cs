@@ -1,0 +1,75 @@
+using System.Collections.Immutable;
+
+namespace ModalFlow.Tracing;
+
+/// <summary>
+/// One attention knockout (DESIGN §2): at every layer in <see cref="Layers"/>, no target row may attend to a
+/// source column, on top of the causal mask. Pure data; engines apply it at the declared mask point.
+/// </summary>
+public sealed record KnockoutSpec
+{
+    public KnockoutSpec(PositionSet sources, PositionSet targets, IEnumerable<int> layers, string label = "")
+    {
+        Sources = sources;
+        Targets = targets;
+        Layers = layers.Distinct().Order().ToImmutableArray();
+        Label = label;
+        if (sources.Count == 0) throw new InputException(null, "sources", $"knockout '{label}': the source set '{sources.Name}' is empty; expected at least one position");
+        if (targets.Count == 0) throw new InputException(null, "targets", $"knockout '{label}': the target set '{targets.Name}' is empty; expected at least one position");
+        if (Layers.Length == 0) throw new InputException(null, "layers", $"knockout '{label}': no layers given; expected at least one decoder layer");
+    }
+
+    public PositionSet Sources { get; }
+    public PositionSet Targets { get; }
+    public ImmutableArray<int> Layers { get; }
+    public string Label { get; }
+
+    /// <summary>t₀ = min T: positions before it never change (DESIGN §3).</summary>
+    public int FirstTarget => Targets.First;
+
+    /// <summary>ℓ₀ = min Λ: the residual stream entering this layer equals the clean run's.</summary>
+    public int FirstLayer => Layers[0];
+
+    /// <summary>Throws when a position or layer lies outside the model/sequence.</summary>
+    public void Validate(int seqLen, int numLayers)
+    {
+        if (Sources.Positions[^1] >= seqLen || Targets.Positions[^1] >= seqLen)
+            throw new InputException(null, "positions", $"knockout '{Label}': position {Math.Max(Sources.Positions[^1], Targets.Positions[^1])} is outside the sequence of {seqLen} positions");
+        if (Layers[0] < 0 || Layers[^1] >= numLayers)
+            throw new InputException(null, "layers", $"knockout '{Label}': layer {(Layers[0] < 0 ? Layers[0] : Layers[^1])} is outside 0..{numLayers - 1}");
+    }
+}
+
+/// <summary>A block "A->B": B (targets) may not attend to A (sources), as the paper writes it.</summary>
+public sealed record BlockDescriptor(string Source, string Target)
+{
+    /// <summary>The paper's four blocks (Figures 2–4).</summary>
+    public static IReadOnlyList<string> PaperBlocks { get; } = ["Image->Question", "Question->Last", "Image->Last", "Last->Last"];
+
+    public static BlockDescriptor Parse(string text)
+    {
+        var parts = text.Split("->", StringSplitOptions.TrimEntries);
+        if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+            throw new InputException(null, "block", $"'{text}' is not a block; expected 'Source->Target', e.g. {string.Join(", ", PaperBlocks)}");
+        return new BlockDescriptor(parts[0], parts[1]);
+    }
+
+    public override string ToString() => $"{Source}->{Target}";
+}
+
+/// <summary>The paper's layer windows.</summary>
+public static class LayerWindow
+{
+    /// <summary>
+    /// k layers around layer ℓ, clipped at the ends: {max(0, ℓ-⌊k/2⌋) … min(L, ℓ+⌈k/2⌉)-1}
+    /// (the paper's <c>range(max(0, l - k//2), min(L, l - (-k//2)))</c>).
+    /// </summary>
+    public static int[] Around(int center, int k, int numLayers)
+    {
+        if (k < 1) throw new InputException(null, "window", $"{k}; expected a window of at least 1 layer");
+        if (center < 0 || center >= numLayers) throw new ArgumentOutOfRangeException(nameof(center), $"{center} not in 0..{numLayers - 1}");
+        int lo = Math.Max(0, center - k / 2);
+        int hi = Math.Min(numLayers, center + (k + 1) / 2);
+        return Enumerable.Range(lo, hi - lo).ToArray();
+    }
+}

@@ -1,0 +1,126 @@
+using ModalFlow.Checkpoints;
+using ModalFlow.Models;
+using ModalFlow.Platform;
+using ModalFlow.Tracing;
+using Xunit;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Tests.Tracing;
+
+public class FastKnockoutPropertyTests(ITestOutputHelper log)
+{
+    internal static LlamaDecoder RandomDecoder(int seed, int heads, int kvHeads, int layers, int headDim = 8, int vocab = 97)
+    {
+        TorchRuntime.Initialize();
+        var cfg = new LlamaTextConfig
+        {
+            VocabSize = vocab, HiddenSize = heads * headDim, IntermediateSize = 3 * heads * headDim, NumHiddenLayers = layers,
+            NumAttentionHeads = heads, NumKeyValueHeadsRaw = kvHeads, RmsNormEps = 1e-5,
+        };
+        return new LlamaDecoder(cfg, new RandomWeightSource(seed, ScalarType.Float32, CPU), "language_model.", tiedEmbeddings: false);
+    }
+
+    private static PositionSet RandomSet(Random rng, string name, int lo, int hi, int maxCount)
+    {
+        int count = rng.Next(1, Math.Min(maxCount, hi - lo) + 1);
+        return PositionSet.Of(name, Enumerable.Range(0, count).Select(_ => rng.Next(lo, hi)));
+    }
+
+    [Theory]
+    [InlineData(11, 4, 4)]  // multi-head
+    [InlineData(12, 4, 2)]  // grouped-query
+    [InlineData(13, 6, 1)]  // multi-query
+    public void Knockout_FastPath_Equals_NaivePath_OnRandomSpecs(int seed, int heads, int kvHeads)
+    {
+        var rng = new Random(seed);
+        int layers = 5, n = rng.Next(24, 48);
+        using var decoder = RandomDecoder(seed, heads, kvHeads, layers);
+        using var scope = NewDisposeScope();
+        var embeds = normal(0, 1, [1, n, decoder.HiddenSize], generator: new TorchSharp.torch.Generator((ulong)seed));
+        using var clean = CleanRun.Create(decoder, embeds);
+        var specs = new List<KnockoutSpec>();
+        for (int i = 0; i < 24; i++)
+        {
+            // Random S, T anywhere (sources after targets included), random layer subsets (not only windows).
+            var sources = RandomSet(rng, "S", 0, n, 12);
+            var targets = RandomSet(rng, "T", rng.Next(0, n - 1), n, 8);
+            var layerSet = Enumerable.Range(0, layers).Where(_ => rng.NextDouble() < 0.5).DefaultIfEmpty(rng.Next(layers));
+            specs.Add(new KnockoutSpec(sources, targets, layerSet, $"random{i}"));
+        }
+        var fast = new FastKnockoutEngine().Run(clean, specs);
+        var naive = new NaiveKnockoutEngine().Run(clean, specs);
+        double worst = 0;
+        for (int i = 0; i < specs.Count; i++)
+        {
+            double rel = Math.Abs(fast[i].P2 - naive[i].P2) / naive[i].P2;
+            worst = Math.Max(worst, rel);
+            Assert.True(rel <= 1e-5, $"{specs[i].Label} S={specs[i].Sources} T={specs[i].Targets} Λ=[{string.Join(",", specs[i].Layers)}]: fast {fast[i].P2:R} naive {naive[i].P2:R} (rel {rel:E2})");
+            Assert.Equal(naive[i].Top1New, fast[i].Top1New);
+        }
+        log.WriteLine($"seed {seed} heads {heads}/{kvHeads} N={n}: worst relative |p2 fast - p2 naive| = {worst:E2}; p1 = {clean.P1:F4}");
+    }
+
+    [Fact]
+    public void Knockout_Edge_Cases_Behave()
+    {
+        int layers = 4, n = 20;
+        using var decoder = RandomDecoder(5, 4, 2, layers);
+        using var scope = NewDisposeScope();
+        var embeds = normal(0, 1, [1, n, decoder.HiddenSize], generator: new TorchSharp.torch.Generator(5));
+        using var clean = CleanRun.Create(decoder, embeds);
+        var fast = new FastKnockoutEngine();
+        var naive = new NaiveKnockoutEngine();
+
+        // A target row whose every allowed key is blocked: finite, no NaN, fast = naive.
+        var all = PositionSet.Range("All", 0, n);
+        var lastRow = new KnockoutSpec(all, PositionSet.Of("Last", [n - 1]), [0, 1, 2, 3], "fully blocked row");
+        var f = fast.Run(clean, [lastRow])[0];
+        var nv = naive.Run(clean, [lastRow])[0];
+        Assert.False(double.IsNaN(f.LogP2) || double.IsInfinity(f.LogP2));
+        Assert.Equal(nv.P2, f.P2, 1e-6);
+
+        // Sources after targets are causally irrelevant: no effect at all.
+        var future = new KnockoutSpec(PositionSet.Range("Later", 10, n), PositionSet.Range("Earlier", 2, 10), [0, 1, 2, 3], "future sources");
+        Assert.Equal(clean.LogP1, fast.Run(clean, [future])[0].LogP2, 6);
+
+        // Windows at the first and last layers are clipped; both run and agree with naive.
+        var first = new KnockoutSpec(PositionSet.Range("S", 0, 5), PositionSet.Of("Last", [n - 1]), LayerWindow.Around(0, 3, layers), "first");
+        var last = new KnockoutSpec(PositionSet.Range("S", 0, 5), PositionSet.Of("Last", [n - 1]), LayerWindow.Around(layers - 1, 3, layers), "last");
+        Assert.Equal([0, 1], first.Layers.ToArray());
+        Assert.Equal([2, 3], last.Layers.ToArray());
+        var fr = fast.Run(clean, [first, last]);
+        var nr = naive.Run(clean, [first, last]);
+        Assert.Equal(nr[0].P2, fr[0].P2, 1e-6);
+        Assert.Equal(nr[1].P2, fr[1].P2, 1e-6);
+
+        // Empty sets and out-of-range positions/layers: clear errors.
+        var e1 = Assert.Throws<InputException>(() => new KnockoutSpec(PositionSet.Of("Nothing", []), all, [0]));
+        Assert.Contains("'Nothing' is empty", e1.Message);
+        var e2 = Assert.Throws<InputException>(() => fast.Run(clean, [new KnockoutSpec(all, PositionSet.Of("T", [n + 3]), [0], "oob")]));
+        Assert.Contains("outside the sequence", e2.Message);
+        var e3 = Assert.Throws<InputException>(() => fast.Run(clean, [new KnockoutSpec(all, all, [layers], "layer")]));
+        Assert.Contains("outside 0..3", e3.Message);
+    }
+
+    [Theory]
+    [InlineData(0, 9, 32, new[] { 0, 1, 2, 3, 4 })]
+    [InlineData(10, 9, 32, new[] { 6, 7, 8, 9, 10, 11, 12, 13, 14 })]
+    [InlineData(31, 9, 32, new[] { 27, 28, 29, 30, 31 })]
+    [InlineData(5, 4, 8, new[] { 3, 4, 5, 6 })]
+    [InlineData(3, 1, 8, new[] { 3 })]
+    public void LayerWindow_Follows_The_Papers_Range(int center, int k, int layers, int[] expected)
+    {
+        // range(max(0, l - k//2), min(L, l - (-k//2)))
+        Assert.Equal(expected, LayerWindow.Around(center, k, layers));
+    }
+
+    [Fact]
+    public void Block_Names_Parse_As_Source_Then_Target()
+    {
+        var b = BlockDescriptor.Parse("Image->Question");
+        Assert.Equal(("Image", "Question"), (b.Source, b.Target));
+        var e = Assert.Throws<InputException>(() => BlockDescriptor.Parse("Image-Question"));
+        Assert.Contains("expected 'Source->Target'", e.Message);
+    }
+}
