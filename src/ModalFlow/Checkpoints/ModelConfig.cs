@@ -135,8 +135,13 @@ public sealed record ClipVisionConfig
     /// <summary>The LLaVA-1.5 tower (CLIP ViT-L/14-336), transformers' LlavaConfig default.</summary>
     public static ClipVisionConfig LlavaDefault => new()
     {
-        IntermediateSize = 4096, HiddenSize = 1024, PatchSize = 14, ImageSize = 336,
-        NumHiddenLayers = 24, NumAttentionHeads = 16, ProjectionDim = 768,
+        IntermediateSize = 4096,
+        HiddenSize = 1024,
+        PatchSize = 14,
+        ImageSize = 336,
+        NumHiddenLayers = 24,
+        NumAttentionHeads = 16,
+        ProjectionDim = 768,
     };
 
     internal void Validate(string file)

@@ -6,10 +6,44 @@ namespace ModalFlow.Tracing;
 
 public enum KnockoutEngineKind { Fast, Naive }
 
-/// <summary>Runs knockout specs against a sample's <see cref="CleanRun"/>; outcomes come back in spec order.</summary>
+/// <summary>Runs knockout specs against a sample's <see cref="CleanRun"/>; results come back in spec order.</summary>
 public interface IKnockoutEngine
 {
     IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs);
+
+    /// <summary>The full last-position logits of each knockout (float32, [vocab] each).</summary>
+    IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs);
+}
+
+/// <summary>Shared plumbing: an engine produces last-position logits for batches of specs; scoring is common.</summary>
+public abstract class KnockoutEngineBase : IKnockoutEngine
+{
+    /// <summary>Calls <paramref name="sink"/> with spec indices and their logits [count, vocab] (valid during the call).</summary>
+    protected abstract void Execute(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink);
+
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
+        var results = new KnockoutOutcome[specs.Count];
+        Execute(clean, specs, (indices, logits) =>
+        {
+            var outcomes = KnockoutEngine.Outcomes(indices.Select(i => specs[i]).ToList(), logits, clean.TargetTokenId);
+            for (int j = 0; j < indices.Count; j++) results[indices[j]] = outcomes[j];
+        });
+        return results;
+    }
+
+    public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
+        var results = new float[specs.Count][];
+        Execute(clean, specs, (indices, logits) =>
+        {
+            using var f = logits.to(ScalarType.Float32).cpu();
+            for (int j = 0; j < indices.Count; j++) results[indices[j]] = f[j].data<float>().ToArray();
+        });
+        return results;
+    }
 }
 
 public static class KnockoutEngine
@@ -49,16 +83,15 @@ public static class KnockoutEngine
 /// The reference: a full forward of the whole sequence for every spec, with the edited mask in every layer of
 /// the spec (DESIGN §3 keeps it as the oracle the fast path is tested against).
 /// </summary>
-public sealed class NaiveKnockoutEngine : IKnockoutEngine
+public sealed class NaiveKnockoutEngine : KnockoutEngineBase
 {
-    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    protected override void Execute(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink)
     {
         var decoder = clean.Decoder;
         long n = clean.SeqLen;
-        var results = new List<KnockoutOutcome>(specs.Count);
-        foreach (var spec in specs)
+        for (int i = 0; i < specs.Count; i++)
         {
-            spec.Validate((int)n, decoder.NumLayers);
+            var spec = specs[i];
             using var scope = NewDisposeScope();
             var blocked = KnockoutEngine.BlockedPairs(spec, 0, n, n, decoder.Device).reshape(1, 1, n, n);
             var layers = spec.Layers.ToHashSet();
@@ -68,9 +101,8 @@ public sealed class NaiveKnockoutEngine : IKnockoutEngine
                 AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, min) : null,
             };
             using var output = decoder.Forward(clean.Embeds, hooks);
-            results.AddRange(KnockoutEngine.Outcomes([spec], output.LastLogits, clean.TargetTokenId));
+            sink([i], output.LastLogits);
         }
-        return results;
     }
 }
 
@@ -79,12 +111,10 @@ public sealed class NaiveKnockoutEngine : IKnockoutEngine
 /// reading the clean prefix keys/values from the cache, as one batch that each spec joins at its own ℓ₀ with
 /// the clean residual stream entering that layer. Cost (N−t₀)·(L−ℓ₀) token-layers per spec instead of N·L.
 /// </summary>
-public sealed class FastKnockoutEngine(int maxBatch = 64) : IKnockoutEngine
+public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
 {
-    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    protected override void Execute(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink)
     {
-        var results = new KnockoutOutcome[specs.Count];
-        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
         var groups = specs.Select((s, i) => (Spec: s, Index: i)).GroupBy(x => x.Spec.FirstTarget);
         foreach (var group in groups)
         {
@@ -92,14 +122,14 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : IKnockoutEngine
             var ordered = group.OrderBy(x => x.Spec.FirstLayer).ToList();
             foreach (var chunk in ordered.Chunk(maxBatch))
             {
-                var outcomes = RunGroup(clean, chunk.Select(x => x.Spec).ToList(), group.Key);
-                for (int i = 0; i < chunk.Length; i++) results[chunk[i].Index] = outcomes[i];
+                using var scope = NewDisposeScope();
+                sink(chunk.Select(x => x.Index).ToList(), RunGroup(clean, chunk.Select(x => x.Spec).ToList(), group.Key));
             }
         }
-        return results;
     }
 
-    private static IReadOnlyList<KnockoutOutcome> RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
+    /// <summary>Last-position logits [B, vocab] of a group of specs sharing t₀.</summary>
+    private static Tensor RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
     {
         var decoder = clean.Decoder;
         long n = clean.SeqLen, q = n - t0;
@@ -116,31 +146,30 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : IKnockoutEngine
         int active = 0;
         try
         {
-        for (int l = specs[0].FirstLayer; l < layersCount; l++)
-        {
-            using var layerScope = NewDisposeScope();
-            int joined = active;
-            while (joined < b && specs[joined].FirstLayer <= l) joined++;
-            if (joined > active)
+            for (int l = specs[0].FirstLayer; l < layersCount; l++)
             {
-                var newcomers = clean.LayerInputs[l][.., t0.., ..].expand(joined - active, q, -1);  // clean stream entering l
-                var grown = (h is null ? newcomers.contiguous() : cat([h, newcomers], 0)).DetachFromDisposeScope();
-                h?.Dispose();
-                h = grown;
-                active = joined;
+                using var layerScope = NewDisposeScope();
+                int joined = active;
+                while (joined < b && specs[joined].FirstLayer <= l) joined++;
+                if (joined > active)
+                {
+                    var newcomers = clean.LayerInputs[l][.., t0.., ..].expand(joined - active, q, -1);  // clean stream entering l
+                    var grown = (h is null ? newcomers.contiguous() : cat([h, newcomers], 0)).DetachFromDisposeScope();
+                    h?.Dispose();
+                    h = grown;
+                    active = joined;
+                }
+                var flags = new bool[active];
+                for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
+                var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
+                var mask = causal.masked_fill(knock, min);                                                  // [active, 1, q, N]
+                var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
+                var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
+                var next = decoder.Layer(l).ForwardSuffix(h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
+                h!.Dispose();
+                h = next;
             }
-            var flags = new bool[active];
-            for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
-            var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
-            var mask = causal.masked_fill(knock, min);                                                  // [active, 1, q, N]
-            var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
-            var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
-            var next = decoder.Layer(l).ForwardSuffix(h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
-            h!.Dispose();
-            h = next;
-        }
-        var logits = decoder.Unembed(decoder.FinalNorm(h![.., -1, ..]));                               // [B, vocab]
-        return KnockoutEngine.Outcomes(specs, logits, clean.TargetTokenId);
+            return decoder.Unembed(decoder.FinalNorm(h![.., -1, ..])).MoveToOuterDisposeScope();           // [B, vocab]
         }
         finally
         {
