@@ -1,0 +1,50 @@
+using ModalFlow.Text;
+using ModalFlow.Vision;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Inference;
+
+/// <summary>
+/// One (image, question) pair made ready for the model: the paper's prompt, its sequence layout, and the merged
+/// input embeddings [1, N, D]. The vision tower and projector run once here, never again per knockout.
+/// </summary>
+public sealed class PreparedInput : IDisposable
+{
+    private PreparedInput(SequenceLayout layout, PreprocessedImage image, Tensor embeds, string prompt)
+    {
+        Layout = layout;
+        Image = image;
+        Embeds = embeds;
+        Prompt = prompt;
+    }
+
+    public SequenceLayout Layout { get; }
+    public PreprocessedImage Image { get; }
+    public string Prompt { get; }
+
+    /// <summary>[1, N, D] in the model dtype.</summary>
+    public Tensor Embeds { get; }
+
+    public static PreparedInput Create(LoadedModel m, string imagePath, string question, ImageMode mode = ImageMode.Pad)
+    {
+        var image = m.ImagePreprocessor(mode).Preprocess(imagePath);
+        return Create(m, image, question);
+    }
+
+    public static PreparedInput Create(LoadedModel m, PreprocessedImage image, string question)
+    {
+        if (string.IsNullOrWhiteSpace(question))
+            throw new InputException(null, "question", "is empty; expected the question text");
+        var prompt = PaperPrompt.Build(m.Template, question);
+        var layout = SequenceLayout.FromPrompt(m.Tokenizer, prompt, m.Config.ImageTokensPerImage, question, source: image.Source);
+        if (layout.SeqLen > m.Config.Text.MaxPositionEmbeddings)
+            throw new InputException(null, "question", $"the prompt needs {layout.SeqLen} positions; the model allows max_position_embeddings = {m.Config.Text.MaxPositionEmbeddings}");
+        using var scope = NewDisposeScope();
+        var pixels = tensor(image.PixelValues, [1, 3, image.Height, image.Width]);
+        var features = m.Model.EncodeImages(pixels)[0];                                    // [K, D]
+        var embeds = m.Model.EmbedSequence(layout.PromptIds.Select(i => (long)i).ToArray(), layout.PlaceholderIndex, features);
+        return new PreparedInput(layout, image, embeds.DetachFromDisposeScope(), prompt);
+    }
+
+    public void Dispose() => Embeds.Dispose();
+}
