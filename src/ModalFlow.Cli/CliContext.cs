@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ModalFlow.Platform;
+
+namespace ModalFlow.Cli;
+
+/// <summary>The console a command writes to, and the shared error policy (exit codes, no stack traces unless --verbose).</summary>
+public sealed class CliContext(TextWriter stdout, TextWriter stderr)
+{
+    public const int ExitOk = 0, ExitError = 1, ExitBadInput = 2, ExitCancelled = 130;
+
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    /// <summary>Writes exactly one JSON object to stdout.</summary>
+    public void WriteJson<T>(T value) => Out.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>Runs a command body with the error policy: bad input → message on stderr, exit 2; anything else → exit 1.</summary>
+    public int Guard(ParseResult parse, Func<int> body)
+    {
+        bool verbose = parse.GetValue(CommonOptions.Verbose);
+        try
+        {
+            TorchRuntime.Initialize();
+            return body();
+        }
+        catch (InputException e)
+        {
+            Err.WriteLine("error: " + e.Message);
+            if (verbose) Err.WriteLine(e);
+            return ExitBadInput;
+        }
+        catch (OperationCanceledException)
+        {
+            Err.WriteLine("cancelled");
+            return ExitCancelled;
+        }
+        catch (Exception e)
+        {
+            Err.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            Err.WriteLine(verbose ? e.ToString() : "(run with --verbose for details)");
+            return ExitError;
+        }
+    }
+}

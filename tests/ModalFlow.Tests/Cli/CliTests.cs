@@ -1,0 +1,105 @@
+using System.Text.Json;
+using ModalFlow.Tests.Support;
+using Xunit;
+
+namespace ModalFlow.Tests.Cli;
+
+/// <summary>The `modalflow` commands run in memory against the fixture model.</summary>
+public class CliTests
+{
+    internal static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = ModalFlow.Cli.Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    private static readonly string Model = SharedData.Fixture("tiny-llava-1.5");
+
+    [Theory]
+    [InlineData("dog_jar")]
+    [InlineData("ironing_rel")]
+    [InlineData("tree_attr")]
+    public void Predict_Json_Gives_The_Fixture_Top1_And_Probability_From_The_Image_File(string id)
+    {
+        var c = FixtureCase.Load("tiny-llava-1.5", id);
+        var (code, stdout, stderr) = Run("predict", "--model", Model, "--image", c.ImagePath, "--question", c.Question, "--json", "--max-new-tokens", "3");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);   // stdout holds exactly one JSON object
+        var r = doc.RootElement;
+        Assert.Equal(c.Top1Id, r.GetProperty("first_token_id").GetInt64());
+        Assert.Equal(c.Top1Prob, r.GetProperty("first_token_prob").GetDouble(), 1e-4);
+        Assert.Equal(c.NumImageTokens, r.GetProperty("num_image_tokens").GetInt32());
+        Assert.Equal(c.SeqLen, r.GetProperty("num_positions").GetInt32());
+        var top = r.GetProperty("top").EnumerateArray().ToList();
+        Assert.Equal(5, top.Count);
+        var golden = c.Json.GetProperty("top10_ids").EnumerateArray().Select(x => x.GetInt64()).Take(5);
+        Assert.Equal(golden, top.Select(t => t.GetProperty("id").GetInt64()));
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("answer").GetString()));
+    }
+
+    [Fact]
+    public void Trace_Json_Reproduces_The_Fixture_Window_Sweeps()
+    {
+        var c = FixtureCase.Load("tiny-llava-1.5", "ironing_rel");
+        var (code, stdout, stderr) = Run("trace", "--model", Model, "--image", c.ImagePath, "--question", c.Question,
+            "--block", "Image->Question", "--block", "Question->Last", "--block", "Image->Last", "--block", "Last->Last",
+            "--window", "3", "--lens", "--json", "--max-new-tokens", "2");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var r = doc.RootElement;
+        Assert.Equal(c.Top1Id, r.GetProperty("first_token_id").GetInt64());
+        Assert.Equal(c.Top1Prob, r.GetProperty("p1").GetDouble(), 1e-4);
+        using var ko = JsonDocument.Parse(File.ReadAllText(Path.Combine(c.Dir, "knockout.json")));
+        var windows = ko.RootElement.GetProperty("configs").EnumerateArray().Where(g => g.GetProperty("kind").GetString() == "window").ToList();
+        var conditions = r.GetProperty("conditions").EnumerateArray().ToList();
+        Assert.Equal(4, conditions.Count);
+        int compared = 0;
+        foreach (var cond in conditions)
+        {
+            var block = cond.GetProperty("block").GetString();
+            foreach (var layer in cond.GetProperty("layers").EnumerateArray())
+            {
+                var g = windows.Single(w => w.GetProperty("block_desc").GetString() == block && w.GetProperty("center_layer").GetInt32() == layer.GetProperty("layer").GetInt32());
+                double pNew = g.GetProperty("p_new").GetDouble();
+                if (pNew < 1e-4) Assert.Equal(g.GetProperty("logprob_new").GetDouble(), layer.GetProperty("logprob2").GetDouble(), 1e-2);
+                else Assert.True(Math.Abs(g.GetProperty("relative_change_pct").GetDouble() - layer.GetProperty("relative_change").GetDouble()) <= 0.05,
+                    $"{block}@{layer.GetProperty("layer")}: {layer.GetProperty("relative_change")} vs {g.GetProperty("relative_change_pct")}");
+                compared++;
+            }
+        }
+        Assert.Equal(windows.Count, compared);
+        var lens = r.GetProperty("lens").EnumerateArray().ToList();
+        var rawGolden = c.Array("lens_raw_prob").AsFloats();
+        Assert.Equal(rawGolden.Length, lens.Count);
+        for (int i = 0; i < lens.Count; i++) Assert.Equal(rawGolden[i], lens[i].GetProperty("prob_raw").GetDouble(), 1e-4);
+    }
+
+    [Fact]
+    public void Errors_Go_To_Stderr_With_A_Nonzero_Code_And_No_Stack_Trace()
+    {
+        var (code, stdout, stderr) = Run("predict", "--model", Model, "--image", "/nonexistent/cat.jpg", "--question", "What is it?", "--json");
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("/nonexistent/cat.jpg", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        var (code2, _, stderr2) = Run("predict", "--model", "/nonexistent/model", "--image", "x.jpg", "--question", "q");
+        Assert.Equal(2, code2);
+        Assert.Contains("/nonexistent/model", stderr2);
+        var (code3, _, stderr3) = Run("predict", "--model", Model, "--image", "/nonexistent/cat.jpg", "--question", "q", "--verbose");
+        Assert.Equal(2, code3);
+        Assert.Contains("   at ", stderr3);
+    }
+
+    [Fact]
+    public void Options_Are_Validated_Before_Anything_Runs()
+    {
+        var (code, _, stderr) = Run("predict", "--model", Model, "--image", "x.jpg", "--question", "q", "--image-mode", "stretch");
+        Assert.NotEqual(0, code);
+        Assert.Contains("stretch", stderr);
+        var (code2, _, stderr2) = Run("trace", "--model", Model, "--image", "x.jpg", "--question", "q", "--block", "Image");
+        Assert.Equal(2, code2);
+        Assert.Contains("Source->Target", stderr2);
+    }
+}
