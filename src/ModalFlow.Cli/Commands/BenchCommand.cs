@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ModalFlow.Benchmarks;
 
 namespace ModalFlow.Cli.Commands;
 
@@ -7,14 +8,44 @@ public static class BenchCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var bench = new Command("bench", "Benchmarks");
-        var knockout = new Command("knockout", "Time a full window sweep per sample on both engines");
+        var json = CommonOptions.Json();
+        var samples = new Option<int>("--samples") { Description = "Samples timed per condition and engine", DefaultValueFactory = _ => 2 };
+        var layers = new Option<int>("--layers") { Description = "Decoder layers of the benchmark model", DefaultValueFactory = _ => 16 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden size of the benchmark model (heads of 64)", DefaultValueFactory = _ => 512 };
+        var window = new Option<int>("--window") { Description = "Window size k", DefaultValueFactory = _ => 9 };
+        var knockouts = new Option<int>("--memory-knockouts") { Description = "Consecutive knockouts for the flat-memory check", DefaultValueFactory = _ => 1000 };
+        var knockout = new Command("knockout", "Time a full window sweep per sample, naive vs fast, for Image->Question and Question->Last")
+        {
+            samples, layers, hidden, window, knockouts, json,
+        };
         knockout.SetAction(parse => ctx.Guard(parse, () =>
         {
-            ctx.Err.WriteLine("bench knockout: not built yet");
-            return CliContext.ExitError;
+            int h = parse.GetValue(hidden);
+            if (h < 64 || h % 64 != 0) throw new InputException(null, "--hidden", $"{h}; expected a positive multiple of 64");
+            var g = new BenchGeometry { Hidden = h, Heads = h / 64, KvHeads = h / 64, Intermediate = (int)Math.Round(h * 2.6875), Layers = parse.GetValue(layers) };
+            var r = KnockoutBenchmark.Run(g, parse.GetValue(samples), parse.GetValue(window), parse.GetValue(knockouts), msg => ctx.Err.WriteLine(msg));
+            if (parse.GetValue(json))
+            {
+                ctx.WriteJson(new
+                {
+                    Model = new { g.Hidden, g.Layers, g.Heads, g.KvHeads, g.Intermediate, g.Vocab, g.ImageTokens, SeqLen = g.SeqLen, g.QuestionTokens },
+                    r.Window, r.Samples, r.CleanSPerSample,
+                    ImageToQuestion = r.ImageToQuestion,
+                    QuestionToLast = r.QuestionToLast,
+                    r.PaperSweepRatioWithClean,
+                    r.MemoryKnockouts, r.RssMbStart, r.RssMbEnd, r.LiveTensorsStart, r.LiveTensorsEnd, r.MklShim, r.Threads,
+                });
+                return CliContext.ExitOk;
+            }
+            ctx.Out.WriteLine($"model: hidden {g.Hidden}, {g.Layers} layers, {g.Heads} heads, seq {g.SeqLen} ({g.ImageTokens} image tokens), window {r.Window}, {r.Samples} samples, MKL shim {(r.MklShim ? "on" : "off")}, {r.Threads} threads");
+            ctx.Out.WriteLine($"clean pass (both engines, once per sample): {r.CleanSPerSample:F3} s");
+            ctx.Out.WriteLine($"Image->Question: naive {r.ImageToQuestion.NaiveSPerSample:F3} s/sample, fast {r.ImageToQuestion.FastSPerSample:F3} s/sample, ratio {r.ImageToQuestion.Ratio:F1}x (max rel |Δp2| {r.ImageToQuestion.MaxRelDiffP2:E1})");
+            ctx.Out.WriteLine($"Question->Last:  naive {r.QuestionToLast.NaiveSPerSample:F3} s/sample, fast {r.QuestionToLast.FastSPerSample:F3} s/sample, ratio {r.QuestionToLast.Ratio:F1}x (max rel |Δp2| {r.QuestionToLast.MaxRelDiffP2:E1})");
+            ctx.Out.WriteLine($"all four paper blocks per sample, clean pass included: {r.PaperSweepRatioWithClean:F1}x");
+            ctx.Out.WriteLine($"memory over {r.MemoryKnockouts} knockouts: RSS {r.RssMbStart:F0} -> {r.RssMbEnd:F0} MB, live tensors {r.LiveTensorsStart} -> {r.LiveTensorsEnd}");
+            return CliContext.ExitOk;
         }));
-        bench.Subcommands.Add(knockout);
+        var bench = new Command("bench", "Benchmarks (ratios measured in one run)") { knockout };
         return bench;
     }
 }

@@ -47,6 +47,11 @@ public sealed class ClipVisionTower : ExplicitModule
 
     public int NumLayers => _cfg.NumHiddenLayers;
 
+    private long _calls;
+
+    /// <summary>How many batches of images this tower has encoded (a diagnostic: tests prove knockouts never re-run it).</summary>
+    public long Calls => Interlocked.Read(ref _calls);
+
     /// <summary>
     /// Hidden state number <paramref name="hiddenStateIndex"/> in transformers' <c>hidden_states</c> tuple
     /// (0 = embeddings after pre-layernorm, i = after encoder layer i-1). pixels: [B, 3, H, W] → [B, 1+P, D].
@@ -58,6 +63,7 @@ public sealed class ClipVisionTower : ExplicitModule
         long side = _cfg.ImageSize;
         if (pixels.dim() != 4 || pixels.shape[1] != _cfg.NumChannels || pixels.shape[2] != side || pixels.shape[3] != side)
             throw new ArgumentException($"pixel values must be [B, {_cfg.NumChannels}, {side}, {side}], got [{string.Join(", ", pixels.shape)}]");
+        Interlocked.Increment(ref _calls);
         using var scope = NewDisposeScope();
         long b = pixels.shape[0];
         var x = pixels.to(_patchWeight.dtype);

@@ -20,6 +20,21 @@ public static class TorchRuntime
     [DllImport("libc.so.6", EntryPoint = "dlopen")]
     private static extern IntPtr DlOpen(string path, int flags);
 
+    [DllImport("libc.so.6", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
+    /// <summary>
+    /// Returns freed native heap memory to the OS. glibc keeps large freed blocks (its mmap threshold grows after
+    /// the first big frees), so a long sweep's RSS would ratchet up without any leak; call this between samples.
+    /// </summary>
+    public static void TrimNativeHeap()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        try { MallocTrim(0); }
+        catch (DllNotFoundException) { }
+        catch (EntryPointNotFoundException) { }
+    }
+
     public static void Initialize()
     {
         lock (Gate)

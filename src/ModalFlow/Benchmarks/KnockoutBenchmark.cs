@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using ModalFlow.Checkpoints;
+using ModalFlow.Models;
+using ModalFlow.Platform;
+using ModalFlow.Tracing;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Benchmarks;
+
+/// <summary>
+/// A decoder with LLaVA-1.5's sequence geometry (35 prefix tokens, 576 image tokens, the real 26-token text after
+/// the image with a 7-token question, 637 positions, vocab 32064) and reduced width/depth so it runs on 2 CPU cores.
+/// </summary>
+public sealed record BenchGeometry
+{
+    public int Hidden { get; init; } = 512;
+    public int Layers { get; init; } = 16;
+    public int Heads { get; init; } = 8;
+    public int KvHeads { get; init; } = 8;
+    public int Intermediate { get; init; } = 1376;
+    public int Vocab { get; init; } = 32064;
+    public int PrefixTokens { get; init; } = 35;
+    public int ImageTokens { get; init; } = 576;
+    public int TextAfterImage { get; init; } = 26;
+    public int QuestionOffset { get; init; } = 2;
+    public int QuestionTokens { get; init; } = 7;
+    public int SeqLen => PrefixTokens + ImageTokens + TextAfterImage;
+}
+
+/// <summary>
+/// Seconds per sample for one condition's full window sweep (every centre layer). The clean pass is not in these:
+/// both engines need it once per sample (p1, the target token) and every condition of the sample shares it.
+/// </summary>
+public sealed record EngineTiming(double NaiveSPerSample, double FastSPerSample, double Ratio, double MaxRelDiffP2);
+
+public sealed record KnockoutBenchResult(BenchGeometry Model, int Window, int Samples, double CleanSPerSample,
+    EngineTiming ImageToQuestion, EngineTiming QuestionToLast, double PaperSweepRatioWithClean,
+    int MemoryKnockouts, double RssMbStart, double RssMbEnd, long LiveTensorsStart, long LiveTensorsEnd, bool MklShim, int Threads);
+
+/// <summary>
+/// Time per sample of a full window sweep (every centre layer) for Image→Question and Question→Last on the naive
+/// and fast engines, measured in one run (ratios, not absolute numbers, are the claim), plus a flat-memory check
+/// over many consecutive knockouts.
+/// </summary>
+public static class KnockoutBenchmark
+{
+    public static KnockoutBenchResult Run(BenchGeometry g, int samples = 2, int window = 9, int memoryKnockouts = 1000, Action<string>? progress = null)
+    {
+        TorchRuntime.Initialize();
+        var cfg = new LlamaTextConfig
+        {
+            VocabSize = g.Vocab, HiddenSize = g.Hidden, IntermediateSize = g.Intermediate, NumHiddenLayers = g.Layers,
+            NumAttentionHeads = g.Heads, NumKeyValueHeadsRaw = g.KvHeads, RmsNormEps = 1e-5, MaxPositionEmbeddings = 4096,
+        };
+        using var decoder = new LlamaDecoder(cfg, new RandomWeightSource(7, ScalarType.Float32, CPU, std: 0.05, headStd: 0.1), "language_model.", false);
+        int qStart = g.PrefixTokens + g.ImageTokens + g.QuestionOffset;
+        var image = PositionSet.Range("Image", g.PrefixTokens, g.PrefixTokens + g.ImageTokens);
+        var question = PositionSet.Range("Question", qStart, qStart + g.QuestionTokens);
+        var last = PositionSet.Of("Last", [g.SeqLen - 1]);
+        List<KnockoutSpec> Sweep(PositionSet s, PositionSet t) =>
+            Enumerable.Range(0, g.Layers).Select(l => new KnockoutSpec(s, t, LayerWindow.Around(l, window, g.Layers), $"{s.Name}->{t.Name}@{l}")).ToList();
+        var i2q = Sweep(image, question);
+        var q2l = Sweep(question, last);
+        var fast = new FastKnockoutEngine();
+        var naive = new NaiveKnockoutEngine();
+
+        Tensor Embeds(int seed) => normal(0, 1, [1, g.SeqLen, g.Hidden], generator: new Generator((ulong)seed));
+
+        // Warm-up (first calls allocate and JIT).
+        using (var e = Embeds(99))
+        using (var clean = CleanRun.Create(decoder, e))
+        {
+            fast.Run(clean, q2l.Take(2).ToList());
+            naive.Run(clean, q2l.Take(1).ToList());
+        }
+
+        double cleanS = 0;
+        int cleanRuns = 0;
+        EngineTiming Time(List<KnockoutSpec> specs, string name)
+        {
+            double naiveS = 0, fastS = 0, maxRel = 0;
+            for (int s = 0; s < samples; s++)
+            {
+                using var scope = NewDisposeScope();
+                var sw = Stopwatch.StartNew();
+                using var clean = CleanRun.Create(decoder, Embeds(s));
+                cleanS += sw.Elapsed.TotalSeconds;
+                cleanRuns++;
+                sw.Restart();
+                var f = fast.Run(clean, specs);
+                fastS += sw.Elapsed.TotalSeconds;
+                sw.Restart();
+                var n = naive.Run(clean, specs);
+                naiveS += sw.Elapsed.TotalSeconds;
+                for (int i = 0; i < specs.Count; i++) maxRel = Math.Max(maxRel, Math.Abs(f[i].P2 - n[i].P2) / n[i].P2);
+                TorchRuntime.TrimNativeHeap();
+                progress?.Invoke($"{name}: sample {s + 1}/{samples}: naive {naiveS / (s + 1):F2} s, fast {fastS / (s + 1):F3} s per sample");
+            }
+            return new EngineTiming(naiveS / samples, fastS / samples, naiveS / fastS, maxRel);
+        }
+
+        var tI2Q = Time(i2q, "Image->Question");
+        var tQ2L = Time(q2l, "Question->Last");
+        double clean1 = cleanS / cleanRuns;
+        // The paper's Exp 1 + Exp 2 per sample (four blocks; I→L and L→L cost as Q→L, same t₀), clean pass included once.
+        double naivePaper = clean1 + tI2Q.NaiveSPerSample + 3 * tQ2L.NaiveSPerSample;
+        double fastPaper = clean1 + tI2Q.FastSPerSample + 3 * tQ2L.FastSPerSample;
+
+        // Flat memory: many consecutive fast knockouts (sweeps of all four paper blocks over fresh samples).
+        var allBlocks = i2q.Concat(q2l).Concat(Sweep(image, last)).Concat(Sweep(last, last)).ToList();
+        using (var warm = CleanRun.Create(decoder, Embeds(999))) fast.Run(warm, allBlocks);
+        GC.Collect();
+        TorchRuntime.TrimNativeHeap();
+        long liveStart = Tensor.TotalCount;
+        double rssStart = ProcessMemory.RssMb();
+        int done = 0, sample = 0;
+        while (done < memoryKnockouts)
+        {
+            using var scope = NewDisposeScope();
+            using var clean = CleanRun.Create(decoder, Embeds(1000 + sample++));
+            var batch = allBlocks.Take(Math.Min(allBlocks.Count, memoryKnockouts - done)).ToList();
+            fast.Run(clean, batch);
+            done += batch.Count;
+            TorchRuntime.TrimNativeHeap();
+        }
+        GC.Collect();
+        long liveEnd = Tensor.TotalCount;
+        double rssEnd = ProcessMemory.RssMb();
+        progress?.Invoke($"memory: {done} knockouts over {sample} samples: RSS {rssStart:F0} → {rssEnd:F0} MB, live tensors {liveStart} → {liveEnd}");
+        return new KnockoutBenchResult(g, window, samples, clean1, tI2Q, tQ2L, naivePaper / fastPaper,
+            done, rssStart, rssEnd, liveStart, liveEnd, TorchRuntime.MklShimLoaded, get_num_threads());
+    }
+}
