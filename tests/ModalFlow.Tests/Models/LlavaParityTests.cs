@@ -120,3 +120,29 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
         log.WriteLine($"{c}: max |Δ| bf16_hidden_last {dl:E2}, bf16_logits_last {dz:E2}");
     }
 }
+
+/// <summary>bf16 compute (weights rounded once on load, matmuls in bf16): the fixture cases keep their top-1.</summary>
+public sealed class Bf16ComputeTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void Bf16_Compute_Keeps_Every_Fixture_Top1()
+    {
+        TorchRuntime.Initialize();
+        var cfg = LlavaConfig.Load(SharedData.Fixture(TinyLlava15.Name));
+        using var model = LlavaModel.Load(cfg, SharedData.Fixture(TinyLlava15.Name, "model.safetensors"), ScalarType.BFloat16, CPU);
+        foreach (var id in FixtureCase.CaseIds(TinyLlava15.Name))
+        {
+            var c = FixtureCase.Load(TinyLlava15.Name, id);
+            using var scope = NewDisposeScope();
+            var npy = NpyArray.Load(c.PixelValuesPath);
+            var embeds = model.EmbedSequence(c.Array("input_ids").AsLongs(), c.PlaceholderIndex, model.EncodeImages(tensor(npy.AsFloats(), npy.Shape))[0]);
+            Assert.Equal(ScalarType.BFloat16, embeds.dtype);
+            using var output = model.LanguageModel.Forward(embeds);
+            var logits = output.LastLogits[0].to(ScalarType.Float32);
+            Assert.Equal(c.Top1Id, logits.argmax().item<long>());
+            double p = logits.softmax(0)[c.Top1Id].item<float>();
+            var maxLogitDiff = Compare.MaxAbsDiff(c.Array("logits_last").AsFloats(), logits.data<float>().ToArray());
+            log.WriteLine($"{c}: bf16 compute top-1 {c.Top1Id} kept; p1 {p:F4} vs f32 {c.Top1Prob:F4} (Δ {p - c.Top1Prob:+0.0000;-0.0000}); max |Δlogit| {maxLogitDiff:F3}");
+        }
+    }
+}
