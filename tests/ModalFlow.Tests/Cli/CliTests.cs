@@ -103,3 +103,28 @@ public class CliTests
         Assert.Contains("Source->Target", stderr2);
     }
 }
+
+public class DemoCommandTests
+{
+    [Fact]
+    public void Demo_Creates_Its_Model_And_Runs_Predict_Sweeps_And_Lens_Without_Shared_Data()
+    {
+        var dir = Directory.CreateTempSubdirectory("mf-demo-");
+        try
+        {
+            var (code, stdout, stderr) = CliTests.Run("demo", "--out", dir.FullName);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("answer:", stdout);
+            Assert.Contains("Image->Question", stdout);
+            Assert.True(File.Exists(Path.Combine(dir.FullName, "model", "model.safetensors")));
+            // The created folder is a normal checkpoint: predict on it reproduces the demo's first token.
+            var (code2, json, err2) = CliTests.Run("predict", "--model", Path.Combine(dir.FullName, "model"), "--image",
+                Path.Combine(dir.FullName, "scene.png"), "--question", ModalFlow.Cli.Commands.DemoCommand.Question, "--json", "--max-new-tokens", "2");
+            Assert.True(code2 == 0, err2);
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            var first = doc.RootElement.GetProperty("first_token_id").GetInt64();
+            Assert.Contains($"first token {first} ", stdout);
+        }
+        finally { dir.Delete(true); }
+    }
+}
