@@ -1,0 +1,58 @@
+namespace ModalFlow.Results;
+
+/// <summary>
+/// One knockout result: a sample × condition (block) × window centre layer. The paper's per-sample CSV columns
+/// (question_id, image, answer, predicted answer, question, block_desc, layer, base_score_first, new_score_first,
+/// relative diff first) are a projection of this row (<see cref="Subword"/> says first or final sub-word).
+/// </summary>
+public sealed record KnockoutRow(
+    string Task,
+    string QuestionId,
+    string ImageId,
+    string Answer,
+    string Predicted,
+    string Question,
+    string Experiment,
+    string BlockDesc,
+    int Window,
+    int Layer,
+    string WindowLayers,
+    string Subword,
+    long TargetTokenId,
+    double BaseScore,
+    double NewScore,
+    double LogProbNew,
+    double RelativeDiff,
+    long Top1New);
+
+/// <summary>
+/// One logit-lens value: the probability of a token (e.g. the answer with a lowercase or a capitalised first letter,
+/// the false option) at the last position after layer <see cref="Layer"/> (0 = embeddings, L = model output).
+/// </summary>
+public sealed record LensRow(
+    string Task,
+    string QuestionId,
+    string Answer,
+    string Predicted,
+    string TokenKind,
+    string TokenText,
+    long TokenId,
+    int Layer,
+    double ProbRaw,
+    double ProbNorm);
+
+/// <summary>A sample the run skipped (wrong clean answer with --filter correct, missing image, …), kept for the summary.</summary>
+public sealed record ExcludedSample(string Task, string QuestionId, string Reason, string Detail);
+
+/// <summary>Per task × experiment × condition × layer: mean of the relative change with its standard error and 95% CI.</summary>
+public sealed record LayerAggregate(
+    string Task,
+    string Experiment,
+    string BlockDesc,
+    string Subword,
+    int Layer,
+    int N,
+    double Mean,
+    double StdError,
+    double Ci95Low,
+    double Ci95High);
