@@ -1,0 +1,48 @@
+using System.Text.Json;
+
+namespace ModalFlow.Results;
+
+/// <summary>
+/// What a run is: everything that changes its numbers. Stored in the run store at the start; a resume (or a merge)
+/// with any different field is refused, naming the fields. Shard is identity too, except for merges.
+/// </summary>
+public sealed record RunManifest
+{
+    public required string Model { get; init; }
+    public required string CheckpointFingerprint { get; init; }
+    public required string DType { get; init; }
+    public required string Task { get; init; }
+    public required string DataFile { get; init; }
+    public required string DataFingerprint { get; init; }
+    public required string Images { get; init; }
+    public required string Experiment { get; init; }
+    public required int Window { get; init; }
+    public required string Subword { get; init; }
+    public required string Filter { get; init; }
+    public required string ImageMode { get; init; }
+    public required string Engine { get; init; }
+    public int? Limit { get; init; }
+    public required int ShardIndex { get; init; }
+    public required int ShardCount { get; init; }
+    public required string CodeVersion { get; init; }
+
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
+
+    public static RunManifest FromJson(string json) => JsonSerializer.Deserialize<RunManifest>(json)
+        ?? throw new InvalidDataException("empty run manifest");
+
+    /// <summary>Names of the fields that differ (optionally ignoring the shard, for merges).</summary>
+    public IReadOnlyList<string> Differences(RunManifest other, bool ignoreShard = false)
+    {
+        var a = JsonSerializer.SerializeToElement(this);
+        var b = JsonSerializer.SerializeToElement(other);
+        var diffs = new List<string>();
+        foreach (var p in a.EnumerateObject())
+        {
+            if (ignoreShard && p.Name is nameof(ShardIndex)) continue;
+            var q = b.GetProperty(p.Name);
+            if (p.Value.GetRawText() != q.GetRawText()) diffs.Add($"{p.Name} (stored {p.Value.GetRawText()}, now {q.GetRawText()})");
+        }
+        return diffs;
+    }
+}

@@ -1,0 +1,282 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace ModalFlow.Results;
+
+/// <summary>
+/// One embedded SQLite file per run (DESIGN §5). A sample's rows and its "done" mark are written in ONE
+/// transaction (WAL, synchronous=FULL), so a process killed at any moment loses at most the sample in flight and
+/// never leaves half a sample: a resume skips done samples and recomputes the rest. Primary keys make a duplicate
+/// row impossible.
+/// </summary>
+public sealed class RunStore : IDisposable
+{
+    public const string FileName = "run.sqlite";
+    private readonly SqliteConnection _db;
+
+    private RunStore(string path, SqliteConnection db)
+    {
+        Path = path;
+        _db = db;
+    }
+
+    public string Path { get; }
+
+    public static RunStore Open(string path)
+    {
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        try
+        {
+            db.Open();
+            Exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+            Exec(db, Schema);
+        }
+        catch (SqliteException e)
+        {
+            db.Dispose();
+            throw new InputException(path, null, "is not a usable run store (SQLite): " + e.Message, e);
+        }
+        return new RunStore(path, db);
+    }
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS samples (
+            task TEXT NOT NULL, question_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, detail TEXT,
+            PRIMARY KEY (task, question_id));
+        CREATE TABLE IF NOT EXISTS knockout (
+            task TEXT NOT NULL, question_id TEXT NOT NULL, image_id TEXT NOT NULL, answer TEXT NOT NULL, predicted TEXT NOT NULL,
+            question TEXT NOT NULL, experiment TEXT NOT NULL, block_desc TEXT NOT NULL, window INTEGER NOT NULL, layer INTEGER NOT NULL,
+            window_layers TEXT NOT NULL, subword TEXT NOT NULL, target_token_id INTEGER NOT NULL, base_score REAL NOT NULL,
+            new_score REAL NOT NULL, logprob_new REAL NOT NULL, relative_diff REAL NOT NULL, top1_new INTEGER NOT NULL,
+            PRIMARY KEY (task, question_id, experiment, block_desc, subword, layer));
+        CREATE TABLE IF NOT EXISTS lens (
+            task TEXT NOT NULL, question_id TEXT NOT NULL, answer TEXT NOT NULL, predicted TEXT NOT NULL, token_kind TEXT NOT NULL,
+            token_text TEXT NOT NULL, token_id INTEGER NOT NULL, layer INTEGER NOT NULL, prob_raw REAL NOT NULL, prob_norm REAL NOT NULL,
+            PRIMARY KEY (task, question_id, token_kind, layer));
+        CREATE TABLE IF NOT EXISTS row_errors (
+            file TEXT NOT NULL, line INTEGER NOT NULL, field TEXT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (file, line, field));
+        CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY, shard_index INTEGER NOT NULL, shard_count INTEGER NOT NULL);
+        """;
+
+    public RunManifest? Manifest
+    {
+        get
+        {
+            using var cmd = Command("SELECT value FROM meta WHERE key = 'manifest'");
+            return cmd.ExecuteScalar() is string json ? RunManifest.FromJson(json) : null;
+        }
+    }
+
+    /// <summary>Records the manifest of a new run, or checks a resume against it (throws naming the differing fields).</summary>
+    public void BeginOrResume(RunManifest manifest, bool ignoreShard = false)
+    {
+        var stored = Manifest;
+        if (stored is null)
+        {
+            using var cmd = Command("INSERT INTO meta (key, value) VALUES ('manifest', $v)");
+            cmd.Parameters.AddWithValue("$v", manifest.ToJson());
+            cmd.ExecuteNonQuery();
+            return;
+        }
+        var diffs = stored.Differences(manifest, ignoreShard);
+        if (diffs.Count > 0)
+            throw new InputException(Path, "manifest", "this run was started with different settings; refusing to resume. Differences: " +
+                string.Join("; ", diffs) + ". Use a new --out folder for a new run.");
+    }
+
+    public HashSet<(string Task, string QuestionId)> FinishedSamples()
+    {
+        var set = new HashSet<(string, string)>();
+        using var cmd = Command("SELECT task, question_id FROM samples");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) set.Add((r.GetString(0), r.GetString(1)));
+        return set;
+    }
+
+    /// <summary>Writes a finished sample atomically: its knockout and lens rows and its "done" mark.</summary>
+    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens)
+    {
+        using var tx = _db.BeginTransaction();
+        InsertSample(tx, task, questionId, "done", null, null);
+        foreach (var row in rows) InsertKnockout(tx, row);
+        foreach (var row in lens) InsertLens(tx, row);
+        tx.Commit();
+    }
+
+    /// <summary>Marks a sample excluded (wrong clean answer, unreadable image …); it counts as finished.</summary>
+    public void CommitExcluded(ExcludedSample e)
+    {
+        using var tx = _db.BeginTransaction();
+        InsertSample(tx, e.Task, e.QuestionId, "excluded", e.Reason, e.Detail);
+        tx.Commit();
+    }
+
+    public void RecordRowErrors(IEnumerable<(string File, int Line, string Field, string Message)> errors)
+    {
+        using var tx = _db.BeginTransaction();
+        foreach (var (file, line, field, message) in errors)
+        {
+            using var cmd = Command("INSERT OR IGNORE INTO row_errors VALUES ($f, $l, $fi, $m)", tx);
+            cmd.Parameters.AddWithValue("$f", file);
+            cmd.Parameters.AddWithValue("$l", line);
+            cmd.Parameters.AddWithValue("$fi", field);
+            cmd.Parameters.AddWithValue("$m", message);
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+    }
+
+    public IReadOnlyList<KnockoutRow> KnockoutRows()
+    {
+        var list = new List<KnockoutRow>();
+        using var cmd = Command("SELECT * FROM knockout ORDER BY task, question_id, experiment, block_desc, subword, layer");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+            list.Add(new KnockoutRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                r.GetString(6), r.GetString(7), r.GetInt32(8), r.GetInt32(9), r.GetString(10), r.GetString(11), r.GetInt64(12),
+                r.GetDouble(13), r.GetDouble(14), r.GetDouble(15), r.GetDouble(16), r.GetInt64(17)));
+        return list;
+    }
+
+    public IReadOnlyList<LensRow> LensRows()
+    {
+        var list = new List<LensRow>();
+        using var cmd = Command("SELECT * FROM lens ORDER BY task, question_id, token_kind, layer");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+            list.Add(new LensRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                r.GetInt64(6), r.GetInt32(7), r.GetDouble(8), r.GetDouble(9)));
+        return list;
+    }
+
+    public IReadOnlyList<ExcludedSample> Excluded()
+    {
+        var list = new List<ExcludedSample>();
+        using var cmd = Command("SELECT task, question_id, reason, detail FROM samples WHERE status = 'excluded' ORDER BY task, question_id");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(new ExcludedSample(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? "" : r.GetString(2), r.IsDBNull(3) ? "" : r.GetString(3)));
+        return list;
+    }
+
+    public IReadOnlyList<(string File, int Line, string Field, string Message)> RowErrors()
+    {
+        var list = new List<(string, int, string, string)>();
+        using var cmd = Command("SELECT file, line, field, message FROM row_errors ORDER BY file, line, field");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add((r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3)));
+        return list;
+    }
+
+    public (int Done, int Excluded) Counts()
+    {
+        using var cmd = Command("SELECT SUM(status = 'done'), SUM(status = 'excluded') FROM samples");
+        using var r = cmd.ExecuteReader();
+        r.Read();
+        return (r.IsDBNull(0) ? 0 : r.GetInt32(0), r.IsDBNull(1) ? 0 : r.GetInt32(1));
+    }
+
+    /// <summary>
+    /// Adds a shard's store to this one exactly once: same manifest apart from the shard index, each shard merged
+    /// at most once (merging it again is refused), and no sample may come from two shards.
+    /// </summary>
+    public void MergeShard(RunStore shard)
+    {
+        var m = shard.Manifest ?? throw new InputException(shard.Path, "manifest", "has no manifest; expected a run store written by `modalflow run`");
+        BeginOrResume(m with { ShardIndex = 0 }, ignoreShard: true);
+        using (var check = Command("SELECT COUNT(*) FROM merged WHERE shard_index = $i"))
+        {
+            check.Parameters.AddWithValue("$i", m.ShardIndex);
+            if (Convert.ToInt64(check.ExecuteScalar(), CultureInfo.InvariantCulture) > 0)
+                throw new InputException(shard.Path, "shard", $"shard {m.ShardIndex}/{m.ShardCount} was already merged into {Path}; merging it twice would duplicate its rows");
+        }
+        using (var attach = Command("ATTACH DATABASE $p AS src"))   // ATTACH cannot run inside a transaction
+        {
+            attach.Parameters.AddWithValue("$p", shard.Path);
+            attach.ExecuteNonQuery();
+        }
+        try
+        {
+            using var tx2 = _db.BeginTransaction();
+            foreach (var table in new[] { "samples", "knockout", "lens" })
+            {
+                using var ins = Command($"INSERT INTO main.{table} SELECT * FROM src.{table}", tx2);
+                try { ins.ExecuteNonQuery(); }
+                catch (SqliteException e) when (e.SqliteErrorCode == 19)   // constraint: a sample in two shards
+                {
+                    throw new InputException(shard.Path, table, "holds samples that are already in the merged store (overlapping shards?): " + e.Message, e);
+                }
+            }
+            using (var ins = Command("INSERT OR IGNORE INTO main.row_errors SELECT * FROM src.row_errors", tx2)) ins.ExecuteNonQuery();
+            using (var rec = Command("INSERT INTO merged VALUES ($s, $i, $n)", tx2))
+            {
+                rec.Parameters.AddWithValue("$s", System.IO.Path.GetFullPath(shard.Path));
+                rec.Parameters.AddWithValue("$i", m.ShardIndex);
+                rec.Parameters.AddWithValue("$n", m.ShardCount);
+                rec.ExecuteNonQuery();
+            }
+            tx2.Commit();
+        }
+        finally
+        {
+            using var detach = Command("DETACH DATABASE src");
+            detach.ExecuteNonQuery();
+        }
+    }
+
+    public IReadOnlyList<int> MergedShards()
+    {
+        var list = new List<int>();
+        using var cmd = Command("SELECT shard_index FROM merged ORDER BY shard_index");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(r.GetInt32(0));
+        return list;
+    }
+
+    private void InsertSample(SqliteTransaction tx, string task, string qid, string status, string? reason, string? detail)
+    {
+        using var cmd = Command("INSERT INTO samples VALUES ($t, $q, $s, $r, $d)", tx);
+        cmd.Parameters.AddWithValue("$t", task);
+        cmd.Parameters.AddWithValue("$q", qid);
+        cmd.Parameters.AddWithValue("$s", status);
+        cmd.Parameters.AddWithValue("$r", (object?)reason ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("$d", (object?)detail ?? DBNull.Value);
+        cmd.ExecuteNonQuery();
+    }
+
+    private void InsertKnockout(SqliteTransaction tx, KnockoutRow k)
+    {
+        using var cmd = Command("INSERT INTO knockout VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)", tx);
+        object[] values = [k.Task, k.QuestionId, k.ImageId, k.Answer, k.Predicted, k.Question, k.Experiment, k.BlockDesc, k.Window, k.Layer,
+            k.WindowLayers, k.Subword, k.TargetTokenId, k.BaseScore, k.NewScore, k.LogProbNew, k.RelativeDiff, k.Top1New];
+        for (int i = 0; i < values.Length; i++) cmd.Parameters.AddWithValue("$" + (i + 1), values[i]);
+        cmd.ExecuteNonQuery();
+    }
+
+    private void InsertLens(SqliteTransaction tx, LensRow l)
+    {
+        using var cmd = Command("INSERT INTO lens VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)", tx);
+        object[] values = [l.Task, l.QuestionId, l.Answer, l.Predicted, l.TokenKind, l.TokenText, l.TokenId, l.Layer, l.ProbRaw, l.ProbNorm];
+        for (int i = 0; i < values.Length; i++) cmd.Parameters.AddWithValue("$" + (i + 1), values[i]);
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? tx = null)
+    {
+        var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd;
+    }
+
+    private static void Exec(SqliteConnection db, string sql)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _db.Dispose();
+}
