@@ -1,0 +1,32 @@
+namespace ModalFlow.Experiments;
+
+/// <summary>One of the paper's experiments: the knockout blocks it sweeps, or the logit lens (DESIGN §1).</summary>
+public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyList<string> Blocks, bool Lens)
+{
+    public static ExperimentDefinition Exp1 { get; } = new("1", "Image / Question / Last -> Last", ["Image->Last", "Question->Last", "Last->Last"], false);
+    public static ExperimentDefinition Exp2 { get; } = new("2", "Image -> Question", ["Image->Question"], false);
+
+    /// <summary>Related vs other object patches → question; "Random Image Patches" (same size as related) is our control.</summary>
+    public static ExperimentDefinition Exp3 { get; } = new("3", "Object patches -> Question",
+        ["Related Image Patches->Question", "Other Image Patches->Question", "Random Image Patches->Question"], false);
+
+    public static ExperimentDefinition Exp4 { get; } = new("4", "Logit lens at the last position", [], true);
+
+    public static IReadOnlyList<ExperimentDefinition> All { get; } = [Exp1, Exp2, Exp3, Exp4];
+
+    /// <summary>"1".."4" (also "exp1"), or "custom" with explicit blocks (appendix variants: option / object-word sets).</summary>
+    public static ExperimentDefinition Parse(string name, IReadOnlyList<string>? customBlocks = null)
+    {
+        var key = name.Trim().ToLowerInvariant();
+        if (key.StartsWith("exp", StringComparison.Ordinal)) key = key[3..];
+        if (key == "custom")
+        {
+            if (customBlocks is not { Count: > 0 })
+                throw new InputException(null, "--experiment", "'custom' needs at least one --block 'Source->Target'");
+            return new ExperimentDefinition("custom", "Custom blocks", customBlocks, false);
+        }
+        var def = All.FirstOrDefault(e => e.Name == key)
+            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4 or custom");
+        return customBlocks is { Count: > 0 } ? def with { Blocks = [.. def.Blocks, .. customBlocks] } : def;
+    }
+}

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using ModalFlow.Checkpoints;
+using ModalFlow.Data;
+using ModalFlow.Inference;
+using ModalFlow.Platform;
+using ModalFlow.Results;
+using ModalFlow.Text;
+using ModalFlow.Tracing;
+using ModalFlow.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Experiments;
+
+/// <summary>Everything `modalflow run` needs; <see cref="Manifest"/> is the part that identifies the run.</summary>
+public sealed record RunOptions
+{
+    public required string Model { get; init; }
+    /// <summary>A task name (ChooseAttr …, found in <see cref="DataFolder"/>) or a CSV file.</summary>
+    public required string Task { get; init; }
+    public string? DataFolder { get; init; }
+    public required string Images { get; init; }
+    public required ExperimentDefinition Experiment { get; init; }
+    public required string Out { get; init; }
+    public int Window { get; init; } = 9;
+    /// <summary>"first" (the paper's main results) or "final" sub-word of the answer (appendix).</summary>
+    public string Subword { get; init; } = "first";
+    /// <summary>"correct" (the paper: clean answer must equal the gold answer) or "none".</summary>
+    public string Filter { get; init; } = "correct";
+    public int? Limit { get; init; }
+    public int ShardIndex { get; init; } = 1;
+    public int ShardCount { get; init; } = 1;
+    public string DType { get; init; } = "f32";
+    public ImageMode ImageMode { get; init; } = ImageMode.Pad;
+    public KnockoutEngineKind Engine { get; init; } = KnockoutEngineKind.Fast;
+    public int MaxNewTokens { get; init; } = 32;
+    public int RandomSeed { get; init; }
+
+    public void Validate()
+    {
+        if (Window < 1) throw new InputException(null, "--window", $"{Window}; expected a positive number of layers");
+        if (Subword is not ("first" or "final")) throw new InputException(null, "--subword", $"'{Subword}'; expected first or final");
+        if (Filter is not ("correct" or "none")) throw new InputException(null, "--filter", $"'{Filter}'; expected correct or none");
+        if (Limit is < 1) throw new InputException(null, "--limit", $"{Limit}; expected a positive number of rows");
+        if (ShardCount < 1 || ShardIndex < 1 || ShardIndex > ShardCount)
+            throw new InputException(null, "--shard", $"{ShardIndex}/{ShardCount}; expected i/n with 1 <= i <= n");
+        if (!Directory.Exists(Images)) throw new InputException(Images, "--images", "folder not found; expected the GQA images folder (<img_id>.jpg)");
+    }
+}
+
+public sealed record RunProgress(int Finished, int Total, int Used, int Excluded, string Current);
+
+public sealed record RunSummary(string Out, string Task, string Experiment, int RowsInFile, int MalformedRows, int InSlice,
+    int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed);
+
+/// <summary>
+/// Runs one experiment over one task: reads the CSV, takes the shard's deterministic slice, and for every sample not
+/// yet in the run store: preprocesses once, predicts greedily, filters, runs the clean pass, the knockout sweeps (fast
+/// engine) and/or the logit lens, and commits the sample's rows in one transaction.
+/// </summary>
+public static class ExperimentRunner
+{
+    public static RunSummary Run(RunOptions o, Action<RunProgress>? progress = null, CancellationToken ct = default)
+    {
+        o.Validate();
+        var sw = Stopwatch.StartNew();
+        var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
+        var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
+        Directory.CreateDirectory(o.Out);
+        using var store = RunStore.Open(Path.Combine(o.Out, RunStore.FileName));
+        store.BeginOrResume(Manifest(o, data));
+        store.RecordRowErrors(data.Errors.Select(e => (e.File, e.Line, e.Field, e.Message)));
+        var finished = store.FinishedSamples();
+        int alreadyDone = slice.Count(r => finished.Contains((r.Task, r.QuestionId)));
+        var todo = slice.Where(r => !finished.Contains((r.Task, r.QuestionId))).ToList();
+
+        using var model = LoadedModel.Load(o.Model, new LoadOptions { DType = o.DType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32 });
+        var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
+            ? new ObjectPatchMapper(model.ImagePreprocessor(o.ImageMode), PatchGrid.FromVision(model.Config.Vision))
+            : null;
+        var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
+        var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
+        var engine = KnockoutEngine.Create(o.Engine);
+
+        int done = 0;
+        foreach (var row in todo)
+        {
+            ct.ThrowIfCancellationRequested();
+            progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
+            using (var scope = NewDisposeScope())
+                ProcessSample(o, model, store, row, resolver, blocks, engine);
+            TorchRuntime.TrimNativeHeap();
+            done++;
+        }
+        var (used, excluded) = store.Counts();
+        var reasons = store.Excluded().GroupBy(e => e.Reason).ToDictionary(g => g.Key, g => g.Count());
+        progress?.Invoke(new RunProgress(slice.Count, slice.Count, used, excluded, ""));
+        return new RunSummary(o.Out, data.Task, o.Experiment.Name, data.Rows.Length + data.Errors.Length, data.Errors.Length, slice.Count,
+            alreadyDone, used, excluded, reasons, sw.Elapsed);
+    }
+
+    /// <summary>The shard's rows: the first <paramref name="limit"/> valid rows in file order, then every n-th from i.</summary>
+    public static IReadOnlyList<GqaTaskRow> Slice(IReadOnlyList<GqaTaskRow> rows, int? limit, int shardIndex, int shardCount) =>
+        rows.Take(limit ?? int.MaxValue).Where((_, k) => k % shardCount == shardIndex - 1).ToList();
+
+    public static RunManifest Manifest(RunOptions o, TaskReadResult data) => new()
+    {
+        Model = Path.GetFullPath(o.Model),
+        CheckpointFingerprint = Fingerprint.OfCheckpoint(o.Model),
+        DType = o.DType,
+        Task = data.Task,
+        DataFile = Path.GetFullPath(data.File),
+        DataFingerprint = Fingerprint.OfFile(data.File),
+        Images = Path.GetFullPath(o.Images),
+        Experiment = o.Experiment.Name + (o.Experiment.Name == "custom" || o.Experiment.Blocks.Count > 0 ? ":" + string.Join("|", o.Experiment.Blocks) : ""),
+        Window = o.Window,
+        Subword = o.Subword,
+        Filter = o.Filter,
+        ImageMode = o.ImageMode.ToString().ToLowerInvariant(),
+        Engine = o.Engine.ToString().ToLowerInvariant(),
+        Limit = o.Limit,
+        ShardIndex = o.ShardIndex,
+        ShardCount = o.ShardCount,
+        CodeVersion = CodeVersion.Current,
+    };
+
+    private static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine)
+    {
+        void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
+
+        var imagePath = Path.Combine(o.Images, row.ImageFileName);
+        if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
+        PreparedInput input;
+        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
+        catch (InputException e) { Exclude("bad input", e.Message); return; }
+        using (input)
+        {
+            var prediction = Predictor.Predict(m, input, o.MaxNewTokens);
+            var predicted = prediction.Answer.Trim().ToLowerInvariant();
+            if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
+            {
+                Exclude("incorrect", $"predicted '{predicted}', gold '{row.Answer}'");
+                return;
+            }
+            var answerTokens = prediction.AnswerTokenIds;
+            if (answerTokens.Count == 0) { Exclude("empty answer", "the model produced end-of-sequence first"); return; }
+
+            // First sub-word: the clean greedy token at the prompt's last position. Final sub-word: the answer
+            // teacher-forced up to its last token, whose probability is then tracked at the new last position.
+            var decoder = m.Model.LanguageModel;
+            Tensor embeds = input.Embeds;
+            int last = input.Layout.Last;
+            long target = answerTokens[0];
+            if (o.Subword == "final" && answerTokens.Count > 1)
+            {
+                var prefix = tensor(answerTokens.Take(answerTokens.Count - 1).ToArray(), dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(0);
+                embeds = cat([input.Embeds, decoder.Embed(prefix)], 1);
+                last = (int)embeds.shape[1] - 1;
+                target = answerTokens[^1];
+            }
+            using var clean = CleanRun.Create(decoder, embeds, target);
+            PositionSet Resolve(string name, SequenceLayout layout) =>
+                name == NamedPositions.Last ? PositionSet.Of(NamedPositions.Last, [last]) : resolver.Resolve(name, row, layout);
+
+            var rows = new List<KnockoutRow>();
+            if (blocks.Count > 0)
+            {
+                IReadOnlyList<ConditionResult> sweeps;
+                try { sweeps = Tracer.Sweep(clean, input.Layout, blocks, o.Window, engine, Resolve); }
+                catch (InputException e) { Exclude("position set", e.Message); return; }
+                foreach (var c in sweeps)
+                    foreach (var l in c.Layers)
+                        rows.Add(new KnockoutRow(row.Task, row.QuestionId, row.ImgId, row.Answer, predicted, row.Question, o.Experiment.Name,
+                            c.Block, c.Window, l.Layer, string.Join(" ", l.WindowLayers), o.Subword, target, clean.P1, l.P2, l.LogProb2, l.RelativeChange, l.Top1New));
+            }
+            var lensRows = o.Experiment.Lens ? Lens(m, clean, input.Layout.Last, row, predicted) : [];
+            store.CommitSample(row.Task, row.QuestionId, rows, lensRows);
+        }
+    }
+
+    /// <summary>
+    /// Exp 4 as the paper's last_position_answer_prob.py: the answer (for Choose* tasks the true option) and the false
+    /// option, each non-capitalised and capitalised (Python's str.capitalize), token = the first id of encoding the word.
+    /// </summary>
+    private static List<LensRow> Lens(LoadedModel m, CleanRun clean, int position, GqaTaskRow row, string predicted)
+    {
+        var words = new List<(string Kind, string Text)>();
+        var answer = (row.HasOptions ? row.TrueOption! : row.Answer).ToLowerInvariant();
+        words.Add(("Noncapitalized Answer", answer));
+        words.Add(("Capitalized Answer", Capitalize(answer)));
+        if (row.HasOptions && row.FalseOption is { } f)
+        {
+            words.Add(("Noncapitalized False Option", f.ToLowerInvariant()));
+            words.Add(("Capitalized False Option", Capitalize(f)));
+        }
+        var ids = words.Select(w => (long)m.Tokenizer.EncodeToIds(w.Text)[0]).ToList();
+        var lens = LogitLens.Compute(clean, position, ids);
+        var rows = new List<LensRow>();
+        for (int k = 0; k < words.Count; k++)
+            for (int l = 0; l < lens.Rows; l++)
+                rows.Add(new LensRow(row.Task, row.QuestionId, row.Answer, predicted, words[k].Kind, words[k].Text, ids[k], l, lens.ProbRaw[l, k], lens.ProbNorm[l, k]));
+        return rows;
+    }
+
+    private static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
+}
