@@ -1,0 +1,403 @@
+using System.Collections.Immutable;
+using ModalFlow.Checkpoints;
+using ModalFlow.Vision;
+
+namespace ModalFlow.Data;
+
+/// <summary>How the image tokens of a model are laid out, as the patch sets need it.</summary>
+public enum PatchSetMode
+{
+    /// <summary>LLaVA-1.5 with <c>image_aspect_ratio="pad"</c> (the paper's): one square grid. Fixture key "llava15_pad".</summary>
+    Llava15Pad,
+
+    /// <summary>LLaVA-NeXT "anyres" (base image + tiles, unpad, newlines). Fixture key "llava_next_anyres". Not implemented yet.</summary>
+    LlavaNextAnyres,
+}
+
+/// <summary>The fixture / CLI spelling of <see cref="PatchSetMode"/>.</summary>
+public static class PatchSetModes
+{
+    public static string Key(PatchSetMode mode) => mode switch
+    {
+        PatchSetMode.Llava15Pad => "llava15_pad",
+        PatchSetMode.LlavaNextAnyres => "llava_next_anyres",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown patch set mode"),
+    };
+
+    /// <exception cref="InputException">An unknown key.</exception>
+    public static PatchSetMode Parse(string key, string? file = null) => key switch
+    {
+        "llava15_pad" => PatchSetMode.Llava15Pad,
+        "llava_next_anyres" => PatchSetMode.LlavaNextAnyres,
+        _ => throw new InputException(file, "mode", $"unknown patch set mode \"{key}\"; expected llava15_pad or llava_next_anyres"),
+    };
+}
+
+/// <summary>The vision tower's square patch grid: <see cref="PatchesPerSide"/>² patches of <see cref="PatchSize"/>² pixels.</summary>
+public sealed record PatchGrid
+{
+    public PatchGrid(int patchSize, int patchesPerSide)
+    {
+        if (patchSize < 1 || patchesPerSide < 1)
+            throw new ArgumentOutOfRangeException(nameof(patchSize), $"expected a positive patch size and count, got {patchSize} and {patchesPerSide}");
+        PatchSize = patchSize;
+        PatchesPerSide = patchesPerSide;
+    }
+
+    public int PatchSize { get; }
+    public int PatchesPerSide { get; }
+
+    /// <summary>Side of the square model input in pixels.</summary>
+    public int ImageSize => PatchSize * PatchesPerSide;
+
+    /// <summary>Image tokens of one grid (row-major).</summary>
+    public int TokenCount => PatchesPerSide * PatchesPerSide;
+
+    /// <summary>CLIP ViT-L/14-336: 24 x 24 patches of 14 px.</summary>
+    public static PatchGrid Clip336 { get; } = new(14, 24);
+
+    /// <summary>The grid of a vision config (<c>patch_size</c>, <c>image_size / patch_size</c>).</summary>
+    public static PatchGrid FromVision(ClipVisionConfig vision)
+    {
+        ArgumentNullException.ThrowIfNull(vision);
+        if (vision.PatchSize < 1 || vision.ImageSize % vision.PatchSize != 0)
+            throw new InputException(null, "vision_config.image_size",
+                $"{vision.ImageSize} must be a positive multiple of patch_size = {vision.PatchSize}");
+        return new PatchGrid(vision.PatchSize, vision.ImageSize / vision.PatchSize);
+    }
+
+    public override string ToString() => $"{PatchesPerSide}x{PatchesPerSide} patches of {PatchSize}px";
+}
+
+/// <summary>
+/// Experiment 3's object patches, exactly as the paper's code computes them (fixtures/patch-sets/README.md):
+/// a green (0,255,0) mask of the original size, each box filled red (255,0,0) with PIL <c>ImageDraw.rectangle</c>
+/// semantics, the mask sent through the model's own geometric preprocessing (pad with the CLIP mean colour, PIL
+/// bicubic resize, centre crop; no rescale/normalise), cut into the patch grid; a patch is related when ANY of its
+/// pixels is exactly (255,0,0) after resampling. Bicubic blends make border pixels non-red, and a tiny box can vanish,
+/// so a geometric overlap rule is not equivalent.
+/// <para>
+/// <see cref="Map(int, int, IReadOnlyList{Box})"/> is exact without painting the full mask: the padded mask has only a
+/// few distinct rows (pad / image rows, each with the set of boxes covering it), so Pillow's horizontal pass runs once
+/// per distinct row, and its vertical pass — an integer sum of weight × row — is regrouped by row kind, which gives
+/// the same integers. <see cref="MapReference"/> is the plain path (full mask through
+/// <see cref="LlavaImagePreprocessor.ApplyGeometry"/>), kept as the oracle the fast path is tested against.
+/// </para>
+/// </summary>
+public sealed class ObjectPatchMapper
+{
+    /// <summary>The mask's background colour (green).</summary>
+    public static readonly Rgb8 Background = new(0, 255, 0);
+
+    /// <summary>The colour boxes are filled with (red); a patch is related when it holds this exact colour.</summary>
+    public static readonly Rgb8 ObjectColor = new(255, 0, 0);
+
+    private const int Half = 1 << (PilResize.PrecisionBits - 1);
+
+    /// <param name="preprocessor">The model's image geometry (<see cref="ImageMode.Pad"/> for the paper's LLaVA-1.5; the
+    /// llava-hf <see cref="ImageMode.Crop"/> also works). Its output must be the grid's square.</param>
+    /// <exception cref="InputException">The preprocessing output is not <paramref name="grid"/>'s square.</exception>
+    public ObjectPatchMapper(LlavaImagePreprocessor preprocessor, PatchGrid grid)
+    {
+        ArgumentNullException.ThrowIfNull(preprocessor);
+        ArgumentNullException.ThrowIfNull(grid);
+        var o = preprocessor.Options;
+        if (!o.DoCenterCrop)
+            throw new InputException(null, "do_center_crop",
+                "patch sets need a fixed square model input; expected do_center_crop = true");
+        if (o.CropWidth != grid.ImageSize || o.CropHeight != grid.ImageSize)
+            throw new InputException(null, "crop_size",
+                $"{o.CropWidth}x{o.CropHeight} does not match the patch grid ({grid}: {grid.ImageSize}x{grid.ImageSize})");
+        Preprocessor = preprocessor;
+        Grid = grid;
+    }
+
+    public LlavaImagePreprocessor Preprocessor { get; }
+    public PatchGrid Grid { get; }
+
+    /// <summary>Length of the image-token block the sets index.</summary>
+    public int ImageTokenCount => Grid.TokenCount;
+
+    /// <summary>The paper's LLaVA-1.5 setting: llava-hf CLIP options, pad mode, 24 x 24 patches of 14 px.</summary>
+    public static ObjectPatchMapper Llava15Pad() => new(LlavaImagePreprocessor.Llava15Pad(), PatchGrid.Clip336);
+
+    /// <summary>The mapper for a model's image options and vision tower.</summary>
+    /// <exception cref="InputException">A mode that is not implemented, or options that do not fit the grid.</exception>
+    public static ObjectPatchMapper Create(PatchSetMode mode, ImageProcessingOptions options, ClipVisionConfig vision) => mode switch
+    {
+        PatchSetMode.Llava15Pad => new ObjectPatchMapper(new LlavaImagePreprocessor(options, ImageMode.Pad), PatchGrid.FromVision(vision)),
+        PatchSetMode.LlavaNextAnyres => throw new InputException(null, "mode",
+            "llava_next_anyres patch sets (base image + anyres tiles, unpad, newlines) are not implemented yet; expected llava15_pad"),
+        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown patch set mode"),
+    };
+
+    /// <summary>The patch sets of a task row (its <see cref="GqaTaskRow.PatchBoxes"/> on its image size).</summary>
+    public ObjectPatchSets Map(GqaTaskRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        return Map(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
+    }
+
+    /// <summary>The patch sets of <paramref name="boxes"/> on a <paramref name="width"/> x <paramref name="height"/> image (fast exact path).</summary>
+    public ObjectPatchSets Map(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        ArgumentNullException.ThrowIfNull(boxes);
+        var g = Plan(width, height);
+        var rects = boxes.Select(b => Clip(b, width, height)).OfType<Rect>().ToArray();
+        var related = new bool[Grid.TokenCount];
+        if (rects.Length > 0) MarkRelated(g, rects, related);
+        return Split(related);
+    }
+
+    /// <summary>The plain path: paint the full mask (<see cref="DrawMask"/>), run <see cref="LlavaImagePreprocessor.ApplyGeometry"/>, scan every patch.</summary>
+    public ObjectPatchSets MapReference(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        var fitted = ProcessedMask(width, height, boxes);
+        int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
+        var related = new bool[Grid.TokenCount];
+        byte[] px = fitted.Pixels;
+        for (int y = 0; y < fitted.Height; y++)
+        {
+            for (int x = 0; x < fitted.Width; x++)
+            {
+                int i = (y * fitted.Width + x) * 3;
+                if (px[i] == ObjectColor.R && px[i + 1] == ObjectColor.G && px[i + 2] == ObjectColor.B)
+                    related[y / ps * side + x / ps] = true;
+            }
+        }
+        return Split(related);
+    }
+
+    /// <summary>The mask as the model input sees it (Grid.ImageSize square, 8-bit), for checks and figures.</summary>
+    public RgbImage ProcessedMask(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        var g = Plan(width, height);
+        var fitted = Preprocessor.ApplyGeometry(DrawMask(width, height, boxes));
+        if (fitted.Width != g.OutputWidth || fitted.Height != g.OutputHeight)
+            throw new InvalidOperationException($"preprocessing gave {fitted.Width}x{fitted.Height}, planned {g.OutputWidth}x{g.OutputHeight}");
+        return fitted;
+    }
+
+    /// <summary>
+    /// The paper's <c>create_mask_with_bbox</c>: <c>Image.new('RGB', (w, h), (0, 255, 0))</c> and, per box,
+    /// <c>ImageDraw.rectangle((x, y, x + w, y + h), fill=(255, 0, 0))</c>, following Pillow 9.4's
+    /// <c>ImagingDrawRectangle</c> / <c>hline</c>: rows y0..min(y1, height), each a horizontal line x0..x1 (swapped if
+    /// reversed) clipped to the image; a box that starts past an edge draws nothing.
+    /// </summary>
+    public static RgbImage DrawMask(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        ArgumentNullException.ThrowIfNull(boxes);
+        var mask = RgbImage.Filled(width, height, Background);
+        foreach (var b in boxes)
+        {
+            long x0 = b.X, y0 = b.Y, x1 = (long)b.X + b.W, y1 = (long)b.Y + b.H;
+            if (y0 > y1) (y0, y1) = (y1, y0);
+            if (y0 < 0) y0 = 0;
+            else if (y0 >= height) continue;
+            if (y1 < 0) continue;
+            else if (y1 > height) y1 = height;
+            for (long y = y0; y <= y1; y++) HLine(mask, x0, y, x1, ObjectColor);
+        }
+        return mask;
+    }
+
+    /// <summary>Pillow's <c>hline32</c>: a horizontal run x0..x1 inclusive on row y, clipped.</summary>
+    private static void HLine(RgbImage im, long x0, long y, long x1, Rgb8 ink)
+    {
+        if (y < 0 || y >= im.Height) return;
+        if (x0 > x1) (x0, x1) = (x1, x0);
+        if (x0 < 0) x0 = 0;
+        else if (x0 >= im.Width) return;
+        if (x1 < 0) return;
+        else if (x1 >= im.Width) x1 = im.Width - 1;
+        for (long x = x0; x <= x1; x++) im.SetPixel((int)x, (int)y, ink);
+    }
+
+    /// <summary>A box's painted pixels, clipped: columns X0..X1 and rows Y0..Y1, all inclusive, inside the image.</summary>
+    private readonly record struct Rect(int X0, int Y0, int X1, int Y1);
+
+    /// <summary>The same pixels <see cref="DrawMask"/> paints for <paramref name="b"/>, or null when none.</summary>
+    private static Rect? Clip(Box b, int width, int height)
+    {
+        long x0 = b.X, y0 = b.Y, x1 = (long)b.X + b.W, y1 = (long)b.Y + b.H;
+        if (x0 > x1) (x0, x1) = (x1, x0);
+        if (y0 > y1) (y0, y1) = (y1, y0);
+        x0 = Math.Max(x0, 0);
+        y0 = Math.Max(y0, 0);
+        x1 = Math.Min(x1, width - 1);
+        y1 = Math.Min(y1, height - 1);
+        return x0 > x1 || y0 > y1 ? null : new Rect((int)x0, (int)y0, (int)x1, (int)y1);
+    }
+
+    private ImageGeometry Plan(int width, int height)
+    {
+        if (width < 1 || height < 1)
+            throw new ArgumentOutOfRangeException(nameof(width), $"image size must be at least 1x1, got {width}x{height}");
+        var g = Preprocessor.Plan(width, height);
+        if (g.OutputWidth != Grid.ImageSize || g.OutputHeight != Grid.ImageSize)
+            throw new InvalidOperationException($"preprocessing plans {g.OutputWidth}x{g.OutputHeight}, not the grid's {Grid.ImageSize} square");
+        return g;
+    }
+
+    /// <summary>
+    /// The fast exact path. Canvas rows (original pasted at (PadLeft, PadTop) on the pad colour) fall into runs of
+    /// identical content; each run's row is resampled horizontally once (Pillow's first pass, clipped to 8 bits), and
+    /// each output row's vertical taps are summed per run: Half + Σ_run (Σ_taps-in-run w) · row_run[x], the same
+    /// integer as Pillow's Half + Σ_taps w · row[x]. Then the crop window, then the exact-red test per pixel.
+    /// </summary>
+    private void MarkRelated(ImageGeometry g, Rect[] rects, bool[] related)
+    {
+        var options = Preprocessor.Options;
+        int pw = g.PaddedWidth, ph = g.PaddedHeight;
+        int rw = options.DoResize ? g.ResizedWidth : pw, rh = options.DoResize ? g.ResizedHeight : ph;
+
+        // 1. Canvas rows -> row kinds (runs of identical coverage), and each kind's canvas row.
+        var rowKind = new int[ph];
+        var kindRows = new List<byte[]>();
+        var coverage = new bool[rects.Length];
+        var previous = new bool[rects.Length];
+        bool previousInImage = false;
+        var pad = options.PadColor;
+        for (int y = 0; y < ph; y++)
+        {
+            int iy = y - g.PadTop;
+            bool inImage = iy >= 0 && iy < g.OriginalHeight;
+            for (int r = 0; r < rects.Length; r++) coverage[r] = inImage && iy >= rects[r].Y0 && iy <= rects[r].Y1;
+            if (y == 0 || inImage != previousInImage || !coverage.AsSpan().SequenceEqual(previous))
+            {
+                kindRows.Add(CanvasRow(g, rects, coverage, inImage, pad));
+                (previous, coverage) = (coverage, previous);
+                previousInImage = inImage;
+            }
+            rowKind[y] = kindRows.Count - 1;
+        }
+
+        // 2. Pillow's horizontal pass, once per kind.
+        byte[][] resampled;
+        if (rw != pw)
+        {
+            var hc = PilResize.Coefficients.Compute(pw, rw);
+            resampled = kindRows.Select(row => HorizontalPass(row, hc)).ToArray();
+        }
+        else
+        {
+            resampled = [.. kindRows];
+        }
+
+        // 3. Vertical pass per output row, grouped by kind; crop; exact-red test.
+        bool vertical = rh != ph;
+        var vc = vertical ? PilResize.Coefficients.Compute(ph, rh) : null;
+        var weight = new int[resampled.Length];
+        var kinds = new int[resampled.Length];
+        int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
+        for (int oy = 0; oy < g.OutputHeight; oy++)
+        {
+            int ry = oy + g.CropTop;
+            if (ry < 0 || ry >= rh) continue; // centre-crop padding: black
+            int nk = 0;
+            if (vertical)
+            {
+                int start = vc!.Start[ry], n = vc.Count[ry], ks = vc.KernelSize;
+                for (int t = 0; t < n; t++)
+                {
+                    int k = rowKind[start + t];
+                    int w = vc.Weights[ry * ks + t];
+                    int slot = Array.IndexOf(kinds, k, 0, nk);
+                    if (slot < 0)
+                    {
+                        slot = nk++;
+                        kinds[slot] = k;
+                        weight[slot] = 0;
+                    }
+                    weight[slot] += w;
+                }
+            }
+            int patchRow = oy / ps * side;
+            for (int ox = 0; ox < g.OutputWidth; ox++)
+            {
+                int patch = patchRow + ox / ps;
+                if (related[patch]) continue;
+                int rx = ox + g.CropLeft;
+                if (rx < 0 || rx >= rw) continue;
+                int i = rx * 3;
+                bool red;
+                if (!vertical)
+                {
+                    var row = resampled[rowKind[ry]];
+                    red = row[i] == ObjectColor.R && row[i + 1] == ObjectColor.G && row[i + 2] == ObjectColor.B;
+                }
+                else
+                {
+                    red = Channel(resampled, kinds, weight, nk, i) == ObjectColor.R
+                        && Channel(resampled, kinds, weight, nk, i + 1) == ObjectColor.G
+                        && Channel(resampled, kinds, weight, nk, i + 2) == ObjectColor.B;
+                }
+                if (red) related[patch] = true;
+            }
+        }
+    }
+
+    private static byte Channel(byte[][] rows, int[] kinds, int[] weight, int nk, int i)
+    {
+        int acc = Half;
+        for (int s = 0; s < nk; s++) acc += weight[s] * rows[kinds[s]][i];
+        return PilResize.Clip8(acc);
+    }
+
+    /// <summary>One canvas row: pad colour outside the image, green inside, red where a covering box is.</summary>
+    private static byte[] CanvasRow(ImageGeometry g, Rect[] rects, bool[] coverage, bool inImage, Rgb8 pad)
+    {
+        var row = new byte[g.PaddedWidth * 3];
+        for (int x = 0; x < g.PaddedWidth; x++)
+        {
+            int ix = x - g.PadLeft;
+            var c = inImage && ix >= 0 && ix < g.OriginalWidth ? Background : pad;
+            if (inImage)
+            {
+                for (int r = 0; r < rects.Length; r++)
+                {
+                    if (coverage[r] && ix >= rects[r].X0 && ix <= rects[r].X1)
+                    {
+                        c = ObjectColor;
+                        break;
+                    }
+                }
+            }
+            row[x * 3] = c.R;
+            row[x * 3 + 1] = c.G;
+            row[x * 3 + 2] = c.B;
+        }
+        return row;
+    }
+
+    /// <summary>Pillow's horizontal pass (ImagingResampleHorizontal_8bpc) for one row.</summary>
+    private static byte[] HorizontalPass(byte[] src, PilResize.Coefficients c)
+    {
+        int outWidth = c.Start.Length, ks = c.KernelSize;
+        var dst = new byte[outWidth * 3];
+        for (int o = 0; o < outWidth; o++)
+        {
+            int r = Half, gr = Half, b = Half;
+            int p = c.Start[o] * 3, n = c.Count[o], kw = o * ks;
+            for (int t = 0; t < n; t++, p += 3)
+            {
+                int w = c.Weights[kw + t];
+                r += src[p] * w;
+                gr += src[p + 1] * w;
+                b += src[p + 2] * w;
+            }
+            dst[o * 3] = PilResize.Clip8(r);
+            dst[o * 3 + 1] = PilResize.Clip8(gr);
+            dst[o * 3 + 2] = PilResize.Clip8(b);
+        }
+        return dst;
+    }
+
+    private ObjectPatchSets Split(bool[] related)
+    {
+        var rel = ImmutableArray.CreateBuilder<int>();
+        var other = ImmutableArray.CreateBuilder<int>();
+        for (int p = 0; p < related.Length; p++) (related[p] ? rel : other).Add(p);
+        return new ObjectPatchSets(related.Length, rel.ToImmutable(), other.ToImmutable(), []);
+    }
+}
