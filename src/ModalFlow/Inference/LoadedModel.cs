@@ -20,37 +20,17 @@ public sealed record LoadOptions
 }
 
 /// <summary>
-/// Everything a checkpoint folder provides, loaded and validated: config, weights, tokenizer, image processing
-/// options and the paper's conversation template. The one entry point the CLI and experiments use.
+/// A checkpoint folder's small files, loaded and validated: config, tokenizer, image processing options and the
+/// paper's conversation template. No weights: enough for layouts and position sets (`modalflow positions`).
 /// </summary>
-public sealed class LoadedModel : IDisposable
+public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextTokenizer Tokenizer, ImageProcessingOptions ImageOptions,
+    bool ImageOptionsFromFile, ConversationTemplate Template)
 {
-    private LoadedModel(string dir, LlavaConfig config, LlavaModel model, ITextTokenizer tokenizer,
-        ImageProcessingOptions imageOptions, bool imageOptionsFromFile, ConversationTemplate template)
-    {
-        Directory = dir;
-        Config = config;
-        Model = model;
-        Tokenizer = tokenizer;
-        ImageOptions = imageOptions;
-        ImageOptionsFromFile = imageOptionsFromFile;
-        Template = template;
-    }
-
-    public string Directory { get; }
-    public LlavaConfig Config { get; }
-    public LlavaModel Model { get; }
-    public ITextTokenizer Tokenizer { get; }
-    public ImageProcessingOptions ImageOptions { get; }
-    public bool ImageOptionsFromFile { get; }
-    public ConversationTemplate Template { get; }
-
-    public static LoadedModel Load(string dir, LoadOptions? options = null)
+    public static ModelFolder Read(string dir, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
         if (!System.IO.Directory.Exists(dir))
             throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors and tokenizer files");
-        TorchRuntime.Initialize();
         var config = LlavaConfig.Load(dir);
         var imageOptions = PreprocessorConfig.Load(dir, config.Vision, out bool fromFile);
         var tokenizer = TokenizerLoader.Load(dir, options.TokenizerFile);
@@ -60,11 +40,39 @@ public sealed class LoadedModel : IDisposable
         var template = options.Template is { } name
             ? ConversationTemplate.Get(name)
             : tokenizer.Kind == TokenizerKind.Tiktoken ? ConversationTemplate.LlavaLlama3 : ConversationTemplate.VicunaV1;
-        var model = LlavaModel.Load(config, dir, options.DType, options.Device ?? CPU);
-        return new LoadedModel(dir, config, model, tokenizer, imageOptions, fromFile, template);
+        return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template);
     }
 
     public LlavaImagePreprocessor ImagePreprocessor(ImageMode mode) => new(ImageOptions, mode);
+}
+
+/// <summary>A model folder with its weights loaded: the one entry point the CLI and experiments use.</summary>
+public sealed class LoadedModel : IDisposable
+{
+    private LoadedModel(ModelFolder folder, LlavaModel model)
+    {
+        Folder = folder;
+        Model = model;
+    }
+
+    public ModelFolder Folder { get; }
+    public LlavaModel Model { get; }
+    public string Directory => Folder.Directory;
+    public LlavaConfig Config => Folder.Config;
+    public ITextTokenizer Tokenizer => Folder.Tokenizer;
+    public ImageProcessingOptions ImageOptions => Folder.ImageOptions;
+    public ConversationTemplate Template => Folder.Template;
+
+    public static LoadedModel Load(string dir, LoadOptions? options = null)
+    {
+        options ??= new LoadOptions();
+        TorchRuntime.Initialize();
+        var folder = ModelFolder.Read(dir, options);
+        var model = LlavaModel.Load(folder.Config, dir, options.DType, options.Device ?? CPU);
+        return new LoadedModel(folder, model);
+    }
+
+    public LlavaImagePreprocessor ImagePreprocessor(ImageMode mode) => Folder.ImagePreprocessor(mode);
 
     public void Dispose() => Model.Dispose();
 }

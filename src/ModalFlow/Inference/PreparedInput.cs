@@ -31,14 +31,21 @@ public sealed class PreparedInput : IDisposable
         return Create(m, image, question);
     }
 
-    public static PreparedInput Create(LoadedModel m, PreprocessedImage image, string question)
+    /// <summary>The paper's prompt for <paramref name="question"/> and its sequence layout (no image needed).</summary>
+    public static (string Prompt, SequenceLayout Layout) BuildLayout(ModelFolder f, string question, string? source = null)
     {
         if (string.IsNullOrWhiteSpace(question))
-            throw new InputException(null, "question", "is empty; expected the question text");
-        var prompt = PaperPrompt.Build(m.Template, question);
-        var layout = SequenceLayout.FromPrompt(m.Tokenizer, prompt, m.Config.ImageTokensPerImage, question, source: image.Source);
-        if (layout.SeqLen > m.Config.Text.MaxPositionEmbeddings)
-            throw new InputException(null, "question", $"the prompt needs {layout.SeqLen} positions; the model allows max_position_embeddings = {m.Config.Text.MaxPositionEmbeddings}");
+            throw new InputException(source, "question", "is empty; expected the question text");
+        var prompt = PaperPrompt.Build(f.Template, question);
+        var layout = SequenceLayout.FromPrompt(f.Tokenizer, prompt, f.Config.ImageTokensPerImage, question, source: source);
+        if (layout.SeqLen > f.Config.Text.MaxPositionEmbeddings)
+            throw new InputException(source, "question", $"the prompt needs {layout.SeqLen} positions; the model allows max_position_embeddings = {f.Config.Text.MaxPositionEmbeddings}");
+        return (prompt, layout);
+    }
+
+    public static PreparedInput Create(LoadedModel m, PreprocessedImage image, string question)
+    {
+        var (prompt, layout) = BuildLayout(m.Folder, question, image.Source);
         using var scope = NewDisposeScope();
         var pixels = tensor(image.PixelValues, [1, 3, image.Height, image.Width]);
         var features = m.Model.EncodeImages(pixels)[0];                                    // [K, D]
