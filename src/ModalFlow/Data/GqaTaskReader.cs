@@ -217,29 +217,29 @@ public static class GqaTaskReader
             }
 
             var id = r[_questionId];
-            string Where() => $" (question_id {id})";
+            string OfId() => $" (question_id {id})";
             if (id.Length == 0 || id.Any(char.IsWhiteSpace))
                 throw Fail(r, _questionId, $"expected a GQA question id (digits, leading zeros kept), got \"{id}\"");
 
             var imgId = r[_imgId];
             if (imgId.Length == 0 || imgId.Any(c => char.IsWhiteSpace(c) || c is '/' or '\\'))
-                throw Fail(r, _imgId, $"expected a GQA image id (the image file is <img_id>.jpg), got \"{imgId}\"{Where()}");
+                throw Fail(r, _imgId, $"expected a GQA image id (the image file is <img_id>.jpg), got \"{imgId}\"{OfId()}");
 
             var question = r[_question];
             if (string.IsNullOrWhiteSpace(question))
-                throw Fail(r, _question, $"expected the question text, got an empty field{Where()}");
+                throw Fail(r, _question, $"expected the question text, got an empty field{OfId()}");
             if (question.Contains("<image>", StringComparison.Ordinal))
-                throw Fail(r, _question, $"expected plain question text without \"<image>\", got \"{question}\"{Where()}");
+                throw Fail(r, _question, $"expected plain question text without \"<image>\", got \"{question}\"{OfId()}");
 
             string Text(int column)
             {
                 var v = r[column];
-                return string.IsNullOrWhiteSpace(v) ? throw Fail(r, column, $"expected a non-empty value, got \"{v}\"{Where()}") : v;
+                return string.IsNullOrWhiteSpace(v) ? throw Fail(r, column, $"expected a non-empty value, got \"{v}\"{OfId()}") : v;
             }
             var answer = Text(_answer);
 
-            int imageW = Positive(r, _imageW, Where);
-            int imageH = Positive(r, _imageH, Where);
+            int imageW = Positive(r, _imageW, OfId);
+            int imageH = Positive(r, _imageH, OfId);
 
             string? trueOption = null, falseOption = null, centralName = null, object1Name = null, object2Name = null;
             Box? centralBox = null, object1Box = null, object2Box = null;
@@ -251,14 +251,14 @@ public static class GqaTaskReader
             if (_centralBox != null)
             {
                 centralName = Text(_centralName);
-                centralBox = ReadBox(r, _centralBox, allowMissing: false, Where);
+                centralBox = ReadBox(r, _centralBox, allowMissing: false, OfId);
             }
             else
             {
                 object1Name = Text(_object1Name);
-                object1Box = ReadBox(r, _object1Box!, allowMissing: false, Where);
+                object1Box = ReadBox(r, _object1Box!, allowMissing: false, OfId);
                 object2Name = Text(_object2Name);
-                object2Box = ReadBox(r, _object2Box!, allowMissing: _schema == GqaSchema.D, Where);
+                object2Box = ReadBox(r, _object2Box!, allowMissing: _schema == GqaSchema.D, OfId);
             }
 
             return new GqaTaskRow(_task, _schema, _file, r.Line, id, imgId, question, answer, trueOption, falseOption,
