@@ -12,6 +12,10 @@ public static class Cli
         {
             PredictCommand.Create(ctx),
             TraceCommand.Create(ctx),
+            RunCommand.Create(ctx),
+            ReportCommand.Create(ctx),
+            MergeCommand.Create(ctx),
+            PositionsCommand.Create(ctx),
             DemoCommand.Create(ctx),
             BenchCommand.Create(ctx),
         };

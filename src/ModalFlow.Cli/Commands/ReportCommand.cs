@@ -1,0 +1,30 @@
+using System.CommandLine;
+using ModalFlow.Results;
+
+namespace ModalFlow.Cli.Commands;
+
+/// <summary>`modalflow report`: exports and figures regenerated from the run store alone.</summary>
+public static class ReportCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var run = new Option<string>("--run") { Description = "Run folder (with run.sqlite)", Required = true };
+        var cmd = new Command("report", "Regenerate exports (CSV, Parquet), aggregates, figures and report.md from a run store") { run };
+        cmd.SetAction(parse => ctx.Guard(parse, () =>
+        {
+            Generate(ctx, parse.GetValue(run)!);
+            return CliContext.ExitOk;
+        }));
+        return cmd;
+    }
+
+    public static void Generate(CliContext ctx, string runDir)
+    {
+        var path = Path.Combine(runDir, RunStore.FileName);
+        if (!File.Exists(path)) throw new InputException(path, "--run", "not found; expected a run folder written by `modalflow run`");
+        using var store = RunStore.Open(path);
+        var rows = store.KnockoutRows();
+        var lens = store.LensRows();
+        ctx.Err.WriteLine($"report: {rows.Count} knockout rows, {lens.Count} lens rows in {path} (exports pending)");
+    }
+}

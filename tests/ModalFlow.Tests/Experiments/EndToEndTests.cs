@@ -1,0 +1,114 @@
+using System.Diagnostics;
+using ModalFlow.Data;
+using ModalFlow.Experiments;
+using ModalFlow.Results;
+using ModalFlow.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace ModalFlow.Tests.Experiments;
+
+/// <summary>Every experiment on the tiny fixture model over a slice of each of the paper's six task CSVs.</summary>
+public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
+{
+    private readonly DirectoryInfo _tmp = Directory.CreateTempSubdirectory("mf-e2e-");
+    private static string PaperGqa => SharedData.DataFile("paper-gqa");
+    private static string Model => SharedData.Fixture("tiny-llava-1.5");
+
+    public void Dispose() => _tmp.Delete(true);
+
+    public static TheoryData<string> Tasks => new(GqaTasks.All);
+
+    [Theory]
+    [MemberData(nameof(Tasks))]
+    public void Every_Experiment_Runs_On_A_Slice_Of_The_Task(string task)
+    {
+        const int limit = 3;
+        var data = GqaTaskReader.ReadTask(PaperGqa, task);
+        var images = TaskImages.Create(data.Rows.Take(limit), Path.Combine(_tmp.FullName, "images"));
+        foreach (var exp in ExperimentDefinition.All)
+        {
+            var outDir = Path.Combine(_tmp.FullName, $"{task}-exp{exp.Name}");
+            var (code, stdout, stderr) = ModalFlow.Tests.Cli.CliTests.Run("run", "--model", Model, "--task", task, "--data-dir", PaperGqa,
+                "--images", images, "--experiment", exp.Name, "--window", "3", "--limit", $"{limit}", "--filter", "none", "--out", outDir);
+            Assert.True(code == 0, stderr);
+            Assert.Contains("samples used", stdout);
+            using var store = RunStore.Open(Path.Combine(outDir, RunStore.FileName));
+            var (used, excluded) = store.Counts();
+            Assert.Equal(limit, used + excluded);
+            var rows = store.KnockoutRows();
+            var lens = store.LensRows();
+            if (exp.Lens)
+            {
+                // Every used sample has L+1 rows per token kind; the model's own output row is a probability.
+                Assert.Equal(used * 9 * (data.Schema is GqaSchema.A or GqaSchema.C ? 4 : 2), lens.Count);
+                Assert.All(lens, l => Assert.InRange(l.ProbRaw, 0, 1));
+            }
+            else
+            {
+                var blocksPerSample = rows.GroupBy(r => r.QuestionId).Select(g => g.Select(r => r.BlockDesc).Distinct().Count());
+                Assert.All(blocksPerSample, n => Assert.Equal(exp.Blocks.Count, n));
+                Assert.Equal(used * exp.Blocks.Count * 8, rows.Count);
+                Assert.All(rows, r => Assert.True(double.IsFinite(r.RelativeDiff) && r.NewScore >= 0 && r.NewScore <= 1));
+            }
+            foreach (var e in store.Excluded()) log.WriteLine($"{task} exp{exp.Name}: excluded {e.QuestionId}: {e.Reason}: {e.Detail}");
+            log.WriteLine($"{task} exp{exp.Name}: {used} used, {excluded} excluded, {rows.Count} knockout rows, {lens.Count} lens rows");
+        }
+    }
+
+    [Fact]
+    public void Final_Subword_Run_Stores_Final_Subword_Rows()
+    {
+        var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.ChooseAttr);
+        var images = TaskImages.Create(data.Rows.Take(2), Path.Combine(_tmp.FullName, "images"));
+        var outDir = Path.Combine(_tmp.FullName, "final");
+        var (code, _, stderr) = ModalFlow.Tests.Cli.CliTests.Run("run", "--model", Model, "--task", "ChooseAttr", "--data-dir", PaperGqa,
+            "--images", images, "--experiment", "2", "--window", "3", "--limit", "2", "--filter", "none", "--subword", "final", "--out", outDir);
+        Assert.True(code == 0, stderr);
+        using var store = RunStore.Open(Path.Combine(outDir, RunStore.FileName));
+        Assert.All(store.KnockoutRows(), r => Assert.Equal("final", r.Subword));
+        Assert.NotEmpty(store.KnockoutRows());
+    }
+
+    [Fact]
+    public void Resuming_With_Different_Settings_Is_Refused_Naming_The_Field()
+    {
+        var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.QueryAttr);
+        var images = TaskImages.Create(data.Rows.Take(1), Path.Combine(_tmp.FullName, "images"));
+        var outDir = Path.Combine(_tmp.FullName, "resume");
+        string[] Args(string window) => ["run", "--model", Model, "--task", "QueryAttr", "--data-dir", PaperGqa, "--images", images,
+            "--experiment", "2", "--window", window, "--limit", "1", "--filter", "none", "--out", outDir];
+        Assert.Equal(0, ModalFlow.Tests.Cli.CliTests.Run(Args("3")).Code);
+        var (code, _, stderr) = ModalFlow.Tests.Cli.CliTests.Run(Args("5"));
+        Assert.Equal(2, code);
+        Assert.Contains("Window (stored 3, now 5)", stderr);
+        Assert.Contains("refusing to resume", stderr);
+    }
+
+    [Fact]
+    public void Shards_Merge_Exactly_Once_Into_The_Same_Rows_As_One_Run()
+    {
+        var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.LogicalObj);
+        var images = TaskImages.Create(data.Rows.Take(5), Path.Combine(_tmp.FullName, "images"));
+        string[] Args(string outDir, string shard) => ["run", "--model", Model, "--task", "LogicalObj", "--data-dir", PaperGqa, "--images", images,
+            "--experiment", "1", "--window", "3", "--limit", "5", "--filter", "none", "--shard", shard, "--out", outDir];
+        var whole = Path.Combine(_tmp.FullName, "whole");
+        Assert.Equal(0, ModalFlow.Tests.Cli.CliTests.Run(Args(whole, "1/1")).Code);
+        var s1 = Path.Combine(_tmp.FullName, "s1");
+        var s2 = Path.Combine(_tmp.FullName, "s2");
+        Assert.Equal(0, ModalFlow.Tests.Cli.CliTests.Run(Args(s1, "1/2")).Code);
+        Assert.Equal(0, ModalFlow.Tests.Cli.CliTests.Run(Args(s2, "2/2")).Code);
+        var merged = Path.Combine(_tmp.FullName, "merged");
+        var (code, stdout, stderr) = ModalFlow.Tests.Cli.CliTests.Run("merge", "--out", merged, s1, s2);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("all 2 shards merged", stdout);
+        // Merging a shard again is refused instead of duplicating its rows.
+        var again = ModalFlow.Tests.Cli.CliTests.Run("merge", "--out", merged, s2);
+        Assert.Equal(2, again.Code);
+        Assert.Contains("already merged", again.Err);
+        using var a = RunStore.Open(Path.Combine(whole, RunStore.FileName));
+        using var b = RunStore.Open(Path.Combine(merged, RunStore.FileName));
+        Assert.Equal(a.KnockoutRows(), b.KnockoutRows());
+        Assert.Equal(a.Counts(), b.Counts());
+    }
+}
