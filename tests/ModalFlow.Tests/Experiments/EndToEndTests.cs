@@ -112,3 +112,54 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(a.Counts(), b.Counts());
     }
 }
+
+/// <summary>The shipped Slurm job-array script, run by bash as Slurm would (array task ids, then the merge job).</summary>
+public sealed class SlurmScriptTests : IDisposable
+{
+    private readonly DirectoryInfo _tmp = Directory.CreateTempSubdirectory("mf-slurm-");
+
+    public void Dispose() => _tmp.Delete(true);
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "ModalFlow.slnx"))) return d.FullName;
+        throw new DirectoryNotFoundException("repository root");
+    }
+
+    private int Bash(string script, Dictionary<string, string> env)
+    {
+        var psi = new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        p.StandardOutput.ReadToEnd();
+        p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public void Array_Tasks_Then_Merge_Produce_The_Full_Run()
+    {
+        // A stand-in repo whose ./modalflow is the CLI this test assembly ships with.
+        var repo = Directory.CreateDirectory(Path.Combine(_tmp.FullName, "repo")).FullName;
+        var shim = Path.Combine(repo, "modalflow");
+        File.WriteAllText(shim, $"#!/usr/bin/env bash\nexec \"{Path.Combine(AppContext.BaseDirectory, "ModalFlow.Cli")}\" \"$@\"\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(shim, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var data = GqaTaskReader.ReadTask(SharedData.DataFile("paper-gqa"), GqaTasks.QueryAttr);
+        var images = TaskImages.Create(data.Rows.Take(3), Path.Combine(_tmp.FullName, "images"));
+        var root = Path.Combine(_tmp.FullName, "runs");
+        var env = new Dictionary<string, string>
+        {
+            ["MF_REPO"] = repo, ["MF_MODEL"] = SharedData.Fixture("tiny-llava-1.5"), ["MF_TASK"] = "QueryAttr",
+            ["MF_DATA_DIR"] = SharedData.DataFile("paper-gqa"), ["MF_IMAGES"] = images, ["MF_EXPERIMENT"] = "2",
+            ["MF_RUN_ROOT"] = root, ["MF_SHARDS"] = "2", ["MF_ARGS"] = "--window 3 --limit 3 --filter none",
+        };
+        var script = Path.Combine(RepoRoot(), "scripts", "slurm", "modalflow-array.sbatch");
+        for (int i = 1; i <= 2; i++) Assert.Equal(0, Bash(script, new(env) { ["SLURM_ARRAY_TASK_ID"] = $"{i}" }));
+        Assert.Equal(0, Bash(script, new(env) { ["MF_MERGE"] = "1" }));
+        using var merged = RunStore.Open(Path.Combine(root, "merged", RunStore.FileName));
+        Assert.Equal([1, 2], merged.MergedShards());
+        Assert.Equal(3, merged.Counts().Done);
+    }
+}
