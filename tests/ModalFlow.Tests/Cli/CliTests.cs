@@ -128,3 +128,41 @@ public class DemoCommandTests
         finally { dir.Delete(true); }
     }
 }
+
+public class PositionsCommandTests
+{
+    [Fact]
+    public void Positions_Json_Gives_Layout_Named_Sets_And_The_Papers_Patch_Indices()
+    {
+        using var golden = System.Text.Json.JsonDocument.Parse(File.ReadAllText(SharedData.Fixture("patch-sets", "patch_sets.json")));
+        var data = SharedData.DataFile("paper-gqa");
+        int checkedRows = 0;
+        foreach (var row in golden.RootElement.GetProperty("rows").EnumerateArray().Where((_, i) => i % 8 == 0))
+        {
+            var task = row.GetProperty("task").GetString()!;
+            var csv = Directory.GetFiles(data, $"*_{task}.csv").Single();
+            var qid = row.GetProperty("question_id").GetString()!;
+            var (code, stdout, stderr) = CliTests.Run("positions", "--model", SharedData.Fixture("tiny-llava-1.5"), "--data", csv, "--question-id", qid, "--json");
+            Assert.True(code == 0, stderr);
+            using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+            var r = doc.RootElement;
+            int start = r.GetProperty("image_start").GetInt32();
+            Assert.Equal(576, r.GetProperty("n_image_tokens").GetInt32());
+            var sets = r.GetProperty("sets");
+            int[] Ints(System.Text.Json.JsonElement e) => e.EnumerateArray().Select(x => x.GetInt32()).ToArray();
+            Assert.Equal(Enumerable.Range(start, 576), Ints(sets.GetProperty("Image")));
+            Assert.Equal([r.GetProperty("seq_len").GetInt32() - 1], Ints(sets.GetProperty("Last")));
+            var related = Ints(row.GetProperty("llava15_pad").GetProperty("related"));
+            var other = Ints(row.GetProperty("llava15_pad").GetProperty("other"));
+            Assert.Equal(related, Ints(r.GetProperty("image_patches_relative").GetProperty("Related Image Patches")));
+            Assert.Equal(other, Ints(r.GetProperty("image_patches_relative").GetProperty("Other Image Patches")));
+            Assert.Equal(related.Select(p => p + start), Ints(sets.GetProperty("Related Image Patches")));
+            checkedRows++;
+        }
+        Assert.True(checkedRows >= 6);
+        var missing = CliTests.Run("positions", "--model", SharedData.Fixture("tiny-llava-1.5"), "--data",
+            Directory.GetFiles(data, "*_QueryAttr.csv").Single(), "--question-id", "999999999");
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("question_id", missing.Err);
+    }
+}
