@@ -92,21 +92,21 @@ public sealed class TaskPositionResolver
             case Object2:
                 return Span(Object2, ObjectSpan(row, layout, first: false));
             case QuestionWithoutOptions:
-            {
-                var t = TrueOptionSpan(row, layout);
-                var f = FalseOptionSpan(row, layout);
-                return PositionSet.Of(QuestionWithoutOptions, layout.Question.Positions().Where(p => !t.Contains(p) && !f.Contains(p)));
-            }
+                {
+                    var t = TrueOptionSpan(row, layout);
+                    var f = FalseOptionSpan(row, layout);
+                    return PositionSet.Of(QuestionWithoutOptions, layout.Question.Positions().Where(p => !t.Contains(p) && !f.Contains(p)));
+                }
             case ObjectPatchSets.RelatedName or PaperRelatedName:
                 return RequirePatches(row).Map(row).RelatedPositions(layout);
             case ObjectPatchSets.OtherName or PaperOtherName:
                 return RequirePatches(row).Map(row).OtherPositions(layout);
             case ObjectPatchSets.RandomName:
-            {
-                var sets = RequirePatches(row).Map(row);
-                sets.RelatedPositions(layout); // checks the image block size
-                return sets.RandomPositions(layout.Image.Start, row.QuestionId, RandomSeed);
-            }
+                {
+                    var sets = RequirePatches(row).Map(row);
+                    sets.RelatedPositions(layout); // checks the image block size
+                    return sets.RandomPositions(layout.Image.Start, row.QuestionId, RandomSeed);
+                }
             default:
                 throw new InputException(null, "block",
                     $"unknown position set '{name}'; expected one of {string.Join(", ", Names)} (or the paper's {PaperRelatedName}, {PaperOtherName})");
