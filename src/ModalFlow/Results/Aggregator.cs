@@ -3,7 +3,8 @@ namespace ModalFlow.Results;
 /// <summary>
 /// Per logit-lens token kind and layer: mean probability (raw = the paper's lens without the final norm, norm = with
 /// it) over samples, each with its standard error and 95% t-interval. Probabilities are fractions in [0, 1]; the
-/// intervals are not clipped to that range.
+/// intervals are not clipped to that range. N is the number of samples (of finite raw or norm values, whichever is
+/// larger; the two differ only when a probability was not finite).
 /// </summary>
 public sealed record LensAggregate(
     string Task,
