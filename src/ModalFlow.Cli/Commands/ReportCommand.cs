@@ -22,9 +22,10 @@ public static class ReportCommand
     {
         var path = Path.Combine(runDir, RunStore.FileName);
         if (!File.Exists(path)) throw new InputException(path, "--run", "not found; expected a run folder written by `modalflow run`");
-        using var store = RunStore.Open(path);
-        var rows = store.KnockoutRows();
-        var lens = store.LensRows();
-        ctx.Err.WriteLine($"report: {rows.Count} knockout rows, {lens.Count} lens rows in {path} (exports pending)");
+        RunResults results;
+        using (var store = RunStore.Open(path)) results = store.Results();
+        var output = ResultsPipeline.Run(runDir, results);
+        ctx.Err.WriteLine($"report: {results.Knockout.Count} knockout rows, {results.Lens.Count} lens rows → {output.Tables.Count} tables, " +
+            $"{output.Figures.Count} figures, {Path.GetFullPath(output.Report)}");
     }
 }

@@ -182,17 +182,18 @@ public static class ExperimentRunner
     /// <summary>
     /// Exp 4 as the paper's last_position_answer_prob.py: the answer (for Choose* tasks the true option) and the false
     /// option, each non-capitalised and capitalised (Python's str.capitalize), token = the first id of encoding the word.
+    /// Kinds: answer_lower / answer_capital / false_option_lower / false_option_capital (labels: ResultNames).
     /// </summary>
     private static List<LensRow> Lens(LoadedModel m, CleanRun clean, int position, GqaTaskRow row, string predicted)
     {
         var words = new List<(string Kind, string Text)>();
         var answer = (row.HasOptions ? row.TrueOption! : row.Answer).ToLowerInvariant();
-        words.Add(("Noncapitalized Answer", answer));
-        words.Add(("Capitalized Answer", Capitalize(answer)));
+        words.Add(("answer_lower", answer));
+        words.Add(("answer_capital", Capitalize(answer)));
         if (row.HasOptions && row.FalseOption is { } f)
         {
-            words.Add(("Noncapitalized False Option", f.ToLowerInvariant()));
-            words.Add(("Capitalized False Option", Capitalize(f)));
+            words.Add(("false_option_lower", f.ToLowerInvariant()));
+            words.Add(("false_option_capital", Capitalize(f)));
         }
         var ids = words.Select(w => (long)m.Tokenizer.EncodeToIds(w.Text)[0]).ToList();
         var lens = LogitLens.Compute(clean, position, ids);

@@ -170,6 +170,10 @@ public sealed class RunStore : IDisposable
         return list;
     }
 
+    /// <summary>Everything the store holds, as the results code (exports, figures, report) consumes it.</summary>
+    public RunResults Results() => new(KnockoutRows(), LensRows(), Excluded(),
+        RowErrors().Select(e => new MalformedRow(e.File, e.Line, $"{e.Field}: {e.Message}")).ToList());
+
     public (int Done, int Excluded) Counts()
     {
         using var cmd = Command("SELECT SUM(status = 'done'), SUM(status = 'excluded') FROM samples");

@@ -11,11 +11,15 @@ namespace ModalFlow.Tests.Experiments;
 /// <summary>Every experiment on the tiny fixture model over a slice of each of the paper's six task CSVs.</summary>
 public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
 {
-    private readonly DirectoryInfo _tmp = Directory.CreateTempSubdirectory("mf-e2e-");
+    private readonly DirectoryInfo _tmp = Environment.GetEnvironmentVariable("MODALFLOW_KEEP_RUNS") is { Length: > 0 } keep
+        ? Directory.CreateDirectory(keep) : Directory.CreateTempSubdirectory("mf-e2e-");
     private static string PaperGqa => SharedData.DataFile("paper-gqa");
     private static string Model => SharedData.Fixture("tiny-llava-1.5");
 
-    public void Dispose() => _tmp.Delete(true);
+    public void Dispose()
+    {
+        if (Environment.GetEnvironmentVariable("MODALFLOW_KEEP_RUNS") is not { Length: > 0 }) _tmp.Delete(true);
+    }
 
     public static TheoryData<string> Tasks => new(GqaTasks.All);
 
@@ -51,6 +55,25 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
                 Assert.Equal(used * exp.Blocks.Count * 8, rows.Count);
                 Assert.All(rows, r => Assert.True(double.IsFinite(r.RelativeDiff) && r.NewScore >= 0 && r.NewScore <= 1));
             }
+            // Exports and figures come with every run: the CSV parses back with the right row count, figures are valid.
+            if (!exp.Lens)
+            {
+                var csv = Path.Combine(outDir, "knockout_first.csv");
+                Assert.Equal(rows.Count, ResultReader.ReadKnockoutCsv(csv).Count);
+                Assert.True(File.Exists(Path.Combine(outDir, "knockout_first.parquet")));
+                Assert.True(File.Exists(Path.Combine(outDir, "aggregates.csv")));
+            }
+            var pngs = Directory.GetFiles(Path.Combine(outDir, "figures"), "*.png");
+            var svgs = Directory.GetFiles(Path.Combine(outDir, "figures"), "*.svg");
+            Assert.NotEmpty(pngs);
+            Assert.Equal(pngs.Length, svgs.Length);
+            foreach (var png in pngs)
+            {
+                using var bmp = SkiaSharp.SKBitmap.Decode(png);
+                Assert.True(bmp is { Width: > 100, Height: > 100 }, png);
+            }
+            Assert.All(svgs, svg => Assert.Contains("<svg", File.ReadAllText(svg)));
+            Assert.True(File.Exists(Path.Combine(outDir, "report.md")));
             foreach (var e in store.Excluded()) log.WriteLine($"{task} exp{exp.Name}: excluded {e.QuestionId}: {e.Reason}: {e.Detail}");
             log.WriteLine($"{task} exp{exp.Name}: {used} used, {excluded} excluded, {rows.Count} knockout rows, {lens.Count} lens rows");
         }
