@@ -1,4 +1,5 @@
 using ModalFlow.Checkpoints;
+using ModalFlow.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -125,14 +126,14 @@ public sealed class ClipEncoderLayer : ExplicitModule
         long b = x.shape[0], n = x.shape[1];
         var h = layer_norm1.Forward(x);
         // transformers scales q before QKᵀ (CLIPAttention); [B, heads, N, hd]
-        var q = (q_proj.Forward(h) * Math.Pow(_headDim, -0.5)).view(b, n, _heads, _headDim).transpose(1, 2);
+        var q = q_proj.Forward(h).mul(Scalars.Of(Math.Pow(_headDim, -0.5))).view(b, n, _heads, _headDim).transpose(1, 2);
         var k = k_proj.Forward(h).view(b, n, _heads, _headDim).transpose(1, 2);
         var v = v_proj.Forward(h).view(b, n, _heads, _headDim).transpose(1, 2);
         var probs = matmul(q, k.transpose(-2, -1)).softmax(-1, ScalarType.Float32).to(q.dtype);   // [B, heads, N, N]
         var attn = matmul(probs, v).transpose(1, 2).reshape(b, n, -1);
         x = x + out_proj.Forward(attn);
         var m = fc1.Forward(layer_norm2.Forward(x));
-        m = _quickGelu ? m * sigmoid(1.702 * m) : nn.functional.gelu(m);
+        m = _quickGelu ? m * sigmoid(m.mul(Scalars.Of(1.702))) : nn.functional.gelu(m);
         x = x + fc2.Forward(m);
         return x.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,4 @@
+using ModalFlow.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -78,8 +79,8 @@ public sealed class RmsNormLayer : WeightModule
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var variance = x32.pow(2).mean([-1], keepdim: true);
-        var normed = (x32 * rsqrt(variance + _eps)).to(x.dtype);
+        var variance = x32.square().mean([-1], keepdim: true);
+        var normed = (x32 * rsqrt(variance.add(Scalars.Of(_eps)))).to(x.dtype);
         return (weight * normed).MoveToOuterDisposeScope();
     }
 }

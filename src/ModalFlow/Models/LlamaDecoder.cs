@@ -1,4 +1,5 @@
 using ModalFlow.Checkpoints;
+using ModalFlow.Platform;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -124,7 +125,9 @@ public sealed class LlamaDecoder : ExplicitModule
     public RotaryTables RotaryFor(long start, long count)
     {
         using var scope = NewDisposeScope();
-        var pos = arange(start, start + count, dtype: ScalarType.Int64, device: Device).to(ScalarType.Float32);
+        var positions = new long[count];
+        for (int i = 0; i < count; i++) positions[i] = start + i;
+        var pos = tensor(positions, device: Device).to(ScalarType.Float32);
         var freqs = pos.unsqueeze(1) * _invFreq.unsqueeze(0);                      // [q, hd/2]
         var emb = cat([freqs, freqs], 1);                                              // [q, hd]
         var cos = emb.cos().to(DType).MoveToOuterDisposeScope();
@@ -201,10 +204,9 @@ public static class Masks
     public static Tensor Causal(long q, long past, ScalarType dtype, Device device)
     {
         using var scope = NewDisposeScope();
-        var rows = arange(past, past + q, device: device).unsqueeze(1);              // absolute query positions
-        var cols = arange(0, past + q, device: device).unsqueeze(0);
-        var blocked = cols > rows;                                                    // [q, past+q]
-        var mask = zeros([q, past + q], dtype: dtype, device: device).masked_fill(blocked, MinValue(dtype));
+        // Row i is absolute position past+i; it may not see columns j > past+i: the strict upper part above diagonal past.
+        var blocked = ones([q, past + q], dtype: ScalarType.Bool, device: device).triu(past + 1);                  // [q, past+q]
+        var mask = zeros([q, past + q], dtype: dtype, device: device).masked_fill(blocked, Scalars.Of(MinValue(dtype)));
         return mask.reshape(1, 1, q, past + q).MoveToOuterDisposeScope();
     }
 
@@ -227,26 +229,27 @@ public static class Rotary
     {
         using var scope = NewDisposeScope();
         int dim = cfg.HeadDim;
-        var exponents = arange(0, dim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / dim;
-        var invFreq = 1.0f / pow(tensor((float)cfg.RopeTheta), exponents);
+        var evens = Enumerable.Range(0, dim / 2).Select(i => 2L * i).ToArray();
+        var exponents = tensor(evens).to(ScalarType.Float32).div(Scalars.Of(dim));
+        var invFreq = pow(tensor((float)cfg.RopeTheta), exponents).reciprocal();
         var rs = cfg.RopeScaling;
         switch (rs?.Type ?? "default")
         {
             case "default":
                 break;
             case "linear":
-                invFreq = invFreq / rs!.Factor!.Value;
+                invFreq = invFreq.div(Scalars.Of(rs!.Factor!.Value));
                 break;
             case "llama3":
                 {
                     double factor = rs!.Factor!.Value, low = rs.LowFreqFactor!.Value, high = rs.HighFreqFactor!.Value;
                     double oldLen = rs.OriginalMaxPositionEmbeddings!.Value;
                     double lowWavelen = oldLen / low, highWavelen = oldLen / high;
-                    var wavelen = 2 * Math.PI / invFreq;
-                    var scaled = where(wavelen > lowWavelen, invFreq / factor, invFreq);
-                    var smooth = (oldLen / wavelen - low) / (high - low);
-                    var smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
-                    var medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
+                    var wavelen = tensor((float)(2 * Math.PI)).div(invFreq);                   // python float / f32 tensor, as transformers
+                    var scaled = where(wavelen.gt(Scalars.Of(lowWavelen)), invFreq.div(Scalars.Of(factor)), invFreq);
+                    var smooth = tensor((float)oldLen).div(wavelen).sub(Scalars.Of(low)).div(Scalars.Of(high - low));
+                    var smoothed = smooth.neg().add(Scalars.Of(1)).mul(scaled).div(Scalars.Of(factor)) + smooth * scaled;
+                    var medium = wavelen.ge(Scalars.Of(highWavelen)).logical_and(wavelen.le(Scalars.Of(lowWavelen)));
                     invFreq = where(medium, smoothed, scaled);
                     break;
                 }
@@ -322,7 +325,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         }
         var kRep = RepeatKv(kAll);                                                                          // [B, H, p+q, hd]
         var vRep = RepeatKv(vAll);
-        var scores = matmul(qs, kRep.transpose(2, 3)) / Math.Sqrt(_headDim) + mask;                      // [B, H, q, p+q]
+        var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))) + mask;                      // [B, H, q, p+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         onPattern?.Invoke(Index, probs);
         var attn = matmul(probs, vRep).transpose(1, 2).reshape(b, q, (long)_heads * _headDim);
@@ -347,12 +350,12 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);     // [B, H, q, hd]
         var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, q, hd]
         var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
-        double scale = Math.Sqrt(_headDim);
+        var scale = Scalars.Of(Math.Sqrt(_headDim));
         // Prefix scores: fold (B, rep, q) into the query axis of each kv head: [1, KVH, B·rep·q, hd] @ [1, KVH, hd, t0].
         var qGrouped = qs.view(b, _kvHeads, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, _headDim);
-        var prefixScores = matmul(qGrouped, prefixK.transpose(2, 3)) / scale;                           // [1, KVH, B·rep·q, t0]
+        var prefixScores = matmul(qGrouped, prefixK.transpose(2, 3)).div(scale);                           // [1, KVH, B·rep·q, t0]
         prefixScores = prefixScores.view(_kvHeads, b, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, t0);
-        var suffixScores = matmul(qs, RepeatKv(ks).transpose(2, 3)) / scale;                            // [B, H, q, q]
+        var suffixScores = matmul(qs, RepeatKv(ks).transpose(2, 3)).div(scale);                            // [B, H, q, q]
         var scores = cat([prefixScores, suffixScores], 3) + mask;                                        // [B, H, q, t0+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         var pPrefix = probs[TensorIndex.Ellipsis, ..(int)t0];

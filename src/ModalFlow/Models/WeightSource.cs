@@ -91,7 +91,7 @@ public sealed class RandomWeightSource(long seed, ScalarType dtype, Device devic
         using var scope = NewDisposeScope();
         Tensor t;
         if (key.EndsWith("norm.weight", StringComparison.Ordinal) || key.Contains("layer_norm") || key.Contains("layrnorm"))
-            t = key.EndsWith(".bias", StringComparison.Ordinal) ? normal(0, 0.02, shape, generator: _gen) : 1 + normal(0, 0.1, shape, generator: _gen);
+            t = key.EndsWith(".bias", StringComparison.Ordinal) ? normal(0, 0.02, shape, generator: _gen) : normal(0, 0.1, shape, generator: _gen).add(ModalFlow.Platform.Scalars.Of(1));
         else if (key.EndsWith(".bias", StringComparison.Ordinal))
             t = normal(0, 0.02, shape, generator: _gen);
         else if (key.Contains("embed_tokens") || key.EndsWith("image_newline", StringComparison.Ordinal))

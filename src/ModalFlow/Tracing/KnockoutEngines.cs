@@ -1,4 +1,5 @@
 using ModalFlow.Models;
+using ModalFlow.Platform;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -98,7 +99,7 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
             double min = Masks.MinValue(decoder.DType);
             var hooks = new DecoderHooks
             {
-                AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, min) : null,
+                AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, Scalars.Of(min)) : null,
             };
             using var output = decoder.Forward(clean.Embeds, hooks);
             sink([i], output.LastLogits);
@@ -162,7 +163,7 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
                 var flags = new bool[active];
                 for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
                 var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
-                var mask = causal.masked_fill(knock, min);                                                  // [active, 1, q, N]
+                var mask = causal.masked_fill(knock, Scalars.Of(min));                                                  // [active, 1, q, N]
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 var next = decoder.Layer(l).ForwardSuffix(h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
