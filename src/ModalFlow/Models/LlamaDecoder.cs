@@ -313,10 +313,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     {
         using var scope = NewDisposeScope();
         long b = h.shape[0], q = h.shape[1];
-        var x = input_layernorm.Forward(h);
-        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);     // [B, H, q, hd]
-        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, q, hd]
-        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        var (qs, ks, vs) = Project(h, rot);
         Tensor kAll = ks, vAll = vs;
         if (pastK is not null && pastV is not null)
         {
@@ -328,11 +325,8 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))) + mask;                      // [B, H, q, p+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         onPattern?.Invoke(Index, probs);
-        var attn = matmul(probs, vRep).transpose(1, 2).reshape(b, q, (long)_heads * _headDim);
-        h = h + o_proj.Forward(attn);
-        var m = post_attention_layernorm.Forward(h);
-        h = h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
-        return (h.MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
+        var attn = matmul(probs, vRep);                                                                    // [B, H, q, hd]
+        return (Finish(h, attn).MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
     }
 
     /// <summary>
@@ -346,10 +340,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         using var scope = NewDisposeScope();
         long b = h.shape[0], q = h.shape[1], t0 = prefixK.shape[2];
         int rep = _heads / _kvHeads;
-        var x = input_layernorm.Forward(h);
-        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);     // [B, H, q, hd]
-        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, q, hd]
-        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        var (qs, ks, vs) = Project(h, rot);
         var scale = Scalars.Of(Math.Sqrt(_headDim));
         // Prefix scores: fold (B, rep, q) into the query axis of each kv head: [1, KVH, B·rep·q, hd] @ [1, KVH, hd, t0].
         var qGrouped = qs.view(b, _kvHeads, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, _headDim);
@@ -363,11 +354,28 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         var pGrouped = pPrefix.reshape(b, _kvHeads, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, t0);
         var fromPrefix = matmul(pGrouped, prefixV)                                                       // [1, KVH, B·rep·q, hd]
             .view(_kvHeads, b, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, _headDim);
-        var attn = (fromPrefix + matmul(pSuffix, RepeatKv(vs))).transpose(1, 2).reshape(b, q, (long)_heads * _headDim);
-        h = h + o_proj.Forward(attn);
+        var attn = fromPrefix + matmul(pSuffix, RepeatKv(vs));                                             // [B, H, q, hd]
+        return Finish(h, attn).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>RMSNorm → q/k/v projections → rotary on q and k: [B, H, q, hd], [B, KVH, q, hd], [B, KVH, q, hd].</summary>
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor h, RotaryTables rot)
+    {
+        long b = h.shape[0], q = h.shape[1];
+        var x = input_layernorm.Forward(h);
+        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);
+        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);
+        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        return (qs, ks, vs);
+    }
+
+    /// <summary>Attention output [B, H, q, hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
+    private Tensor Finish(Tensor h, Tensor attn)
+    {
+        long b = h.shape[0], q = h.shape[1];
+        h = h + o_proj.Forward(attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim));
         var m = post_attention_layernorm.Forward(h);
-        h = h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
-        return h.MoveToOuterDisposeScope();
+        return h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
     }
 
     /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>

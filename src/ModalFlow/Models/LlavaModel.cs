@@ -66,10 +66,8 @@ public sealed class LlavaModel : ExplicitModule
     /// </summary>
     public Tensor EncodeImages(Tensor pixels)
     {
-        using var scope = NewDisposeScope();
-        var hidden = VisionTower.HiddenState(pixels.to(DType, Device), Config.VisionLayersUsed);
-        if (Config.DropClsToken) hidden = hidden[.., 1.., ..];
-        return Projector.Forward(hidden).MoveToOuterDisposeScope();
+        using var features = VisionFeatures(pixels);
+        return Projector.Forward(features);
     }
 
     /// <summary>The selected CLIP features (projector input) [T, K, D_vision], for parity checks.</summary>
