@@ -16,6 +16,7 @@ public static class Cli
             ReportCommand.Create(ctx),
             MergeCommand.Create(ctx),
             PositionsCommand.Create(ctx),
+            InspectCommand.Create(ctx),
             DemoCommand.Create(ctx),
             BenchCommand.Create(ctx),
         };

@@ -166,3 +166,25 @@ public class PositionsCommandTests
         Assert.Contains("question_id", missing.Err);
     }
 }
+
+public class InspectCommandTests
+{
+    [Fact]
+    public void Inspect_Describes_Format_Sizes_Tokenizer_And_Weights_Without_Loading_Them()
+    {
+        var (code, stdout, stderr) = CliTests.Run("inspect", "--model", SharedData.Fixture("tiny-llava-1.5"), "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var r = doc.RootElement;
+        Assert.Equal("llava-hf", r.GetProperty("format").GetString());
+        Assert.Equal(8, r.GetProperty("text").GetProperty("layers").GetInt32());
+        Assert.Equal(4, r.GetProperty("text").GetProperty("kv_heads").GetInt32());
+        Assert.Equal(32064, r.GetProperty("text").GetProperty("vocab").GetInt32());
+        Assert.Equal(576, r.GetProperty("image_tokens").GetInt32());
+        Assert.Equal("vicuna_v1", r.GetProperty("template").GetString());
+        Assert.Equal(118, r.GetProperty("weight_dtypes").GetProperty("F32").GetInt32());
+        var bad = CliTests.Run("inspect", "--model", SharedData.Fixture("tiny-llava-1.5"), "--image-size", "500by375");
+        Assert.Equal(2, bad.Code);
+        Assert.Contains("--image-size", bad.Err);
+    }
+}
