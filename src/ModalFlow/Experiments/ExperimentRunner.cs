@@ -130,6 +130,7 @@ public static class ExperimentRunner
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
         var imagePath = Path.Combine(o.Images, row.ImageFileName);
+        if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
         if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
         PreparedInput input;
         try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
