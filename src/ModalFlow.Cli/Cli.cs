@@ -17,6 +17,7 @@ public static class Cli
             MergeCommand.Create(ctx),
             PositionsCommand.Create(ctx),
             InspectCommand.Create(ctx),
+            ToyCommand.Create(ctx),
             DemoCommand.Create(ctx),
             BenchCommand.Create(ctx),
         };

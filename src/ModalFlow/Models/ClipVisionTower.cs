@@ -83,7 +83,7 @@ public sealed class ClipVisionTower : ExplicitModule
     {
         public Parameter Add(WeightSource src, string key, params long[] shape)
         {
-            var p = new Parameter(src.Take(name + key, shape), requires_grad: false);
+            var p = new Parameter(src.Take(name + key, shape), requires_grad: src.Trainable);
             register_parameter(key, p);
             return p;
         }

@@ -23,7 +23,7 @@ public abstract class WeightModule(string name) : ExplicitModule(name)
 {
     protected Parameter Param(WeightSource source, string prefix, string name, params long[] shape)
     {
-        var p = new Parameter(source.Take(prefix + name, shape), requires_grad: false);
+        var p = new Parameter(source.Take(prefix + name, shape), requires_grad: source.Trainable);
         register_parameter(name, p);
         return p;
     }

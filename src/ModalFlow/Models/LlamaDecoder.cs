@@ -166,6 +166,21 @@ public sealed class LlamaDecoder : ExplicitModule
     }
 
     /// <summary>
+    /// Final normed hidden states of every position [B, N, D] (training: right-padded batches are exact for every
+    /// position before the padding, because attention is causal). Gradients flow when parameters are trainable.
+    /// </summary>
+    public Tensor ForwardAll(Tensor inputsEmbeds)
+    {
+        using var scope = NewDisposeScope();
+        long n = inputsEmbeds.shape[1];
+        var rot = RotaryFor(0, n);
+        var causal = Masks.Causal(n, 0, DType, Device);
+        var h = inputsEmbeds.to(DType);
+        for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null, null, null).Hidden;
+        return FinalNorm(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Runs new positions [past, past+q) of one sequence on top of a <see cref="KvCache"/> of [0, past) and
     /// appends their keys/values: incremental decoding. embeds [1, q, D] → logits of the last new position [1, vocab].
     /// </summary>

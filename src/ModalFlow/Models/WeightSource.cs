@@ -23,6 +23,9 @@ public abstract class WeightSource
     public ScalarType DType { get; }
     public Device Device { get; }
 
+    /// <summary>Parameters require gradients (training a toy model); false for inference, the default.</summary>
+    public bool Trainable { get; init; }
+
     /// <summary>Keys handed out so far (canonical names).</summary>
     public IReadOnlyCollection<string> Taken => _taken;
 
