@@ -10,7 +10,10 @@ public enum PatchSetMode
     /// <summary>LLaVA-1.5 with <c>image_aspect_ratio="pad"</c> (the paper's): one square grid. Fixture key "llava15_pad".</summary>
     Llava15Pad,
 
-    /// <summary>LLaVA-NeXT "anyres" (base image + tiles, unpad, newlines). Fixture key "llava_next_anyres". Not implemented yet.</summary>
+    /// <summary>
+    /// LLaVA-NeXT "anyres" (base image + tiles, <c>spatial_unpad</c>, a newline after every kept row) as the paper's code
+    /// runs it: the original LLaVA-NeXT arithmetic (<see cref="AnyresArithmetic.LlavaNext"/>). Fixture key "llava_next_anyres".
+    /// </summary>
     LlavaNextAnyres,
 }
 
@@ -72,10 +75,17 @@ public sealed record PatchGrid
 /// <summary>
 /// Experiment 3's object patches, exactly as the paper's code computes them (fixtures/patch-sets/README.md):
 /// a green (0,255,0) mask of the original size, each box filled red (255,0,0) with PIL <c>ImageDraw.rectangle</c>
-/// semantics, the mask sent through the model's own geometric preprocessing (pad with the CLIP mean colour, PIL
-/// bicubic resize, centre crop; no rescale/normalise), cut into the patch grid; a patch is related when ANY of its
-/// pixels is exactly (255,0,0) after resampling. Bicubic blends make border pixels non-red, and a tiny box can vanish,
-/// so a geometric overlap rule is not equivalent.
+/// semantics, the mask sent through the model's own geometric preprocessing (no rescale/normalise), cut into patches;
+/// a patch is related when ANY of its pixels is exactly (255,0,0) after resampling. Bicubic blends make border pixels
+/// non-red, and a tiny box can vanish, so a geometric overlap rule is not equivalent.
+/// <list type="bullet">
+/// <item><see cref="PatchSetMode.Llava15Pad"/>: pad with the CLIP mean colour, PIL bicubic resize, centre crop; one
+///   square grid of <see cref="PatchGrid.TokenCount"/> tokens.</item>
+/// <item><see cref="PatchSetMode.LlavaNextAnyres"/>: <see cref="Anyres.GeometryTiles"/> (base = the mask squashed to the
+///   crop size; tiles = the mask resized keeping its aspect ratio, pasted centred on BLACK, cut row-major); base patches
+///   first, then the tile patches as one feature grid, unpadded with the original size, a newline token after every
+///   kept row (<see cref="ObjectPatchSets.Newlines"/>: neither related nor other). Token count depends on the size.</item>
+/// </list>
 /// <para>
 /// <see cref="Map(int, int, IReadOnlyList{Box})"/> is exact without painting the full mask: the padded mask has only a
 /// few distinct rows (pad / image rows, each with the set of boxes covering it), so Pillow's horizontal pass runs once
@@ -94,6 +104,7 @@ public sealed class ObjectPatchMapper
 
     private const int Half = 1 << (PilResize.PrecisionBits - 1);
 
+    /// <summary>A single-grid (LLaVA-1.5) mapper: <see cref="Mode"/> is <see cref="PatchSetMode.Llava15Pad"/>.</summary>
     /// <param name="preprocessor">The model's image geometry (<see cref="ImageMode.Pad"/> for the paper's LLaVA-1.5; the
     /// llava-hf <see cref="ImageMode.Crop"/> also works). Its output must be the grid's square.</param>
     /// <exception cref="InputException">The preprocessing output is not <paramref name="grid"/>'s square.</exception>
@@ -108,28 +119,84 @@ public sealed class ObjectPatchMapper
         if (o.CropWidth != grid.ImageSize || o.CropHeight != grid.ImageSize)
             throw new InputException(null, "crop_size",
                 $"{o.CropWidth}x{o.CropHeight} does not match the patch grid ({grid}: {grid.ImageSize}x{grid.ImageSize})");
+        Mode = PatchSetMode.Llava15Pad;
         Preprocessor = preprocessor;
         Grid = grid;
     }
 
-    public LlavaImagePreprocessor Preprocessor { get; }
+    private ObjectPatchMapper(PatchGrid grid, IReadOnlyList<(int A, int B)> pinpoints, AnyresArithmetic arithmetic)
+    {
+        Mode = PatchSetMode.LlavaNextAnyres;
+        Grid = grid;
+        Pinpoints = [.. pinpoints];
+        Arithmetic = arithmetic;
+        Anyres.Plan(grid.ImageSize, grid.ImageSize, Pinpoints, arithmetic, grid.ImageSize, grid.PatchesPerSide); // validates now
+    }
+
+    public PatchSetMode Mode { get; }
+
+    /// <summary>The LLaVA-1.5 geometry; null in <see cref="PatchSetMode.LlavaNextAnyres"/> (see <see cref="PlanAnyres"/>).</summary>
+    public LlavaImagePreprocessor? Preprocessor { get; }
+
+    /// <summary>One crop's patches (the whole input for LLaVA-1.5; the base image and each tile for NeXT).</summary>
     public PatchGrid Grid { get; }
 
-    /// <summary>Length of the image-token block the sets index.</summary>
-    public int ImageTokenCount => Grid.TokenCount;
+    /// <summary><c>image_grid_pinpoints</c> as config.json lists them (NeXT only; empty for LLaVA-1.5).</summary>
+    public ImmutableArray<(int A, int B)> Pinpoints { get; } = [];
+
+    /// <summary>The anyres arithmetic (NeXT only).</summary>
+    public AnyresArithmetic? Arithmetic { get; }
+
+    /// <summary>Length of the image-token block the sets of a <paramref name="width"/> x <paramref name="height"/> image index.</summary>
+    public int ImageTokenCount(int width, int height) =>
+        Mode == PatchSetMode.LlavaNextAnyres ? PlanAnyres(width, height).ImageTokenCount : Grid.TokenCount;
+
+    /// <summary>The NeXT geometry of a <paramref name="width"/> x <paramref name="height"/> image (crops of <see cref="Grid"/>'s size).</summary>
+    /// <exception cref="InvalidOperationException">A LLaVA-1.5 mapper.</exception>
+    public AnyresPlan PlanAnyres(int width, int height) => Mode == PatchSetMode.LlavaNextAnyres
+        ? Anyres.Plan(width, height, Pinpoints, Arithmetic!.Value, Grid.ImageSize, Grid.PatchesPerSide)
+        : throw new InvalidOperationException("a llava15_pad patch mapper has no anyres plan");
 
     /// <summary>The paper's LLaVA-1.5 setting: llava-hf CLIP options, pad mode, 24 x 24 patches of 14 px.</summary>
     public static ObjectPatchMapper Llava15Pad() => new(LlavaImagePreprocessor.Llava15Pad(), PatchGrid.Clip336);
 
-    /// <summary>The mapper for a model's image options and vision tower.</summary>
-    /// <exception cref="InputException">A mode that is not implemented, or options that do not fit the grid.</exception>
-    public static ObjectPatchMapper Create(PatchSetMode mode, ImageProcessingOptions options, ClipVisionConfig vision) => mode switch
+    /// <summary>
+    /// A LLaVA-NeXT anyres mapper. The paper's (and patch_sets.json's) setting is
+    /// <see cref="AnyresArithmetic.LlavaNext"/> with <see cref="Anyres.LlavaNextPinpoints"/> and CLIP-336 crops.
+    /// </summary>
+    /// <param name="pinpoints"><c>image_grid_pinpoints</c> as config.json lists them (default <see cref="Anyres.LlavaNextPinpoints"/>).</param>
+    /// <param name="grid">Patches per crop (default 24 x 24 of 14 px; the crop is <see cref="PatchGrid.ImageSize"/> square).</param>
+    /// <exception cref="InputException">Pinpoints that are not multiples of the crop size.</exception>
+    public static ObjectPatchMapper LlavaNextAnyres(AnyresArithmetic arithmetic, IReadOnlyList<(int A, int B)>? pinpoints = null, PatchGrid? grid = null)
     {
-        PatchSetMode.Llava15Pad => new ObjectPatchMapper(new LlavaImagePreprocessor(options, ImageMode.Pad), PatchGrid.FromVision(vision)),
-        PatchSetMode.LlavaNextAnyres => throw new InputException(null, "mode",
-            "llava_next_anyres patch sets (base image + anyres tiles, unpad, newlines) are not implemented yet; expected llava15_pad"),
-        _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown patch set mode"),
-    };
+        if (!Enum.IsDefined(arithmetic)) throw new ArgumentOutOfRangeException(nameof(arithmetic), arithmetic, "unknown anyres arithmetic");
+        return new ObjectPatchMapper(grid ?? PatchGrid.Clip336, pinpoints ?? Anyres.LlavaNextPinpoints, arithmetic);
+    }
+
+    /// <summary>
+    /// The mapper for a model's image options and vision tower. <see cref="PatchSetMode.LlavaNextAnyres"/> uses
+    /// <paramref name="pinpoints"/> (default <see cref="Anyres.LlavaNextPinpoints"/>) and the original LLaVA-NeXT arithmetic,
+    /// which is what the mode means (the paper's code); build other arithmetics with <see cref="LlavaNextAnyres"/>.
+    /// </summary>
+    /// <exception cref="InputException">Options that do not fit the grid, or bad pinpoints.</exception>
+    public static ObjectPatchMapper Create(PatchSetMode mode, ImageProcessingOptions options, ClipVisionConfig vision,
+        IReadOnlyList<(int A, int B)>? pinpoints = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        switch (mode)
+        {
+            case PatchSetMode.Llava15Pad:
+                return new ObjectPatchMapper(new LlavaImagePreprocessor(options, ImageMode.Pad), PatchGrid.FromVision(vision));
+            case PatchSetMode.LlavaNextAnyres:
+                var grid = PatchGrid.FromVision(vision);
+                if (options.CropWidth != grid.ImageSize || options.CropHeight != grid.ImageSize)
+                    throw new InputException(null, "crop_size",
+                        $"{options.CropWidth}x{options.CropHeight} does not match the anyres crop of the patch grid ({grid}: {grid.ImageSize}x{grid.ImageSize})");
+                return LlavaNextAnyres(AnyresArithmetic.LlavaNext, pinpoints, grid);
+            default:
+                throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown patch set mode");
+        }
+    }
 
     /// <summary>The patch sets of a task row (its <see cref="GqaTaskRow.PatchBoxes"/> on its image size).</summary>
     public ObjectPatchSets Map(GqaTaskRow row)
@@ -142,41 +209,63 @@ public sealed class ObjectPatchMapper
     public ObjectPatchSets Map(int width, int height, IReadOnlyList<Box> boxes)
     {
         ArgumentNullException.ThrowIfNull(boxes);
-        var g = Plan(width, height);
-        var rects = boxes.Select(b => Clip(b, width, height)).OfType<Rect>().ToArray();
-        var related = new bool[Grid.TokenCount];
-        if (rects.Length > 0) MarkRelated(g, rects, related);
-        return Split(related);
+        return Mode == PatchSetMode.LlavaNextAnyres ? MapAnyres(width, height, boxes) : MapPad(width, height, boxes);
     }
 
-    /// <summary>The plain path: paint the full mask (<see cref="DrawMask"/>), run <see cref="LlavaImagePreprocessor.ApplyGeometry"/>, scan every patch.</summary>
+    /// <summary>
+    /// The plain path: paint the full mask (<see cref="DrawMask"/>), run the model's geometry on it
+    /// (<see cref="ProcessedMaskCrops"/>), scan every pixel of every crop. The oracle <see cref="Map(int, int, IReadOnlyList{Box})"/> is tested against.
+    /// </summary>
     public ObjectPatchSets MapReference(int width, int height, IReadOnlyList<Box> boxes)
     {
-        var fitted = ProcessedMask(width, height, boxes);
+        var crops = ProcessedMaskCrops(width, height, boxes);
         int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
-        var related = new bool[Grid.TokenCount];
-        byte[] px = fitted.Pixels;
-        for (int y = 0; y < fitted.Height; y++)
+        var plan = Mode == PatchSetMode.LlavaNextAnyres ? PlanAnyres(width, height) : null;
+        var related = new bool[plan?.ImageTokenCount ?? Grid.TokenCount];
+        for (int c = 0; c < crops.Length; c++)
         {
-            for (int x = 0; x < fitted.Width; x++)
+            var crop = crops[c];
+            byte[] px = crop.Pixels;
+            for (int y = 0; y < crop.Height; y++)
             {
-                int i = (y * fitted.Width + x) * 3;
-                if (px[i] == ObjectColor.R && px[i + 1] == ObjectColor.G && px[i + 2] == ObjectColor.B)
-                    related[y / ps * side + x / ps] = true;
+                for (int x = 0; x < crop.Width; x++)
+                {
+                    int i = (y * crop.Width + x) * 3;
+                    if (px[i] != ObjectColor.R || px[i + 1] != ObjectColor.G || px[i + 2] != ObjectColor.B) continue;
+                    if (c == 0)
+                    {
+                        related[y / ps * side + x / ps] = true; // the single grid, or NeXT's base image
+                        continue;
+                    }
+                    // NeXT tile c - 1 = (row, col) of the tile grid; its cell in the Hc x Wc feature grid.
+                    int tileRow = (c - 1) / plan!.GridCols, tileCol = (c - 1) % plan.GridCols;
+                    int token = plan.TokenOffset(tileRow * side + y / ps, tileCol * side + x / ps);
+                    if (token >= 0) related[token] = true;
+                }
             }
         }
-        return Split(related);
+        return Split(related, plan?.NewlineOffsets() ?? []);
     }
 
-    /// <summary>The mask as the model input sees it (Grid.ImageSize square, 8-bit), for checks and figures.</summary>
+    /// <summary>The LLaVA-1.5 mask as the model input sees it (Grid.ImageSize square, 8-bit), for checks and figures.</summary>
+    /// <exception cref="InvalidOperationException">A NeXT mapper (use <see cref="ProcessedMaskCrops"/>).</exception>
     public RgbImage ProcessedMask(int width, int height, IReadOnlyList<Box> boxes)
     {
+        if (Preprocessor is null) throw new InvalidOperationException("a llava_next_anyres mask has several crops; use ProcessedMaskCrops");
         var g = Plan(width, height);
         var fitted = Preprocessor.ApplyGeometry(DrawMask(width, height, boxes));
         if (fitted.Width != g.OutputWidth || fitted.Height != g.OutputHeight)
             throw new InvalidOperationException($"preprocessing gave {fitted.Width}x{fitted.Height}, planned {g.OutputWidth}x{g.OutputHeight}");
         return fitted;
     }
+
+    /// <summary>
+    /// The mask as the model input sees it, crop by crop (8-bit): LLaVA-1.5 one crop (<see cref="ProcessedMask"/>);
+    /// NeXT the base image then the tiles row-major (<see cref="Anyres.GeometryTiles"/>, black canvas).
+    /// </summary>
+    public RgbImage[] ProcessedMaskCrops(int width, int height, IReadOnlyList<Box> boxes) => Mode == PatchSetMode.LlavaNextAnyres
+        ? Anyres.GeometryTiles(DrawMask(width, height, boxes), PlanAnyres(width, height))
+        : [ProcessedMask(width, height, boxes)];
 
     /// <summary>
     /// The paper's <c>create_mask_with_bbox</c>: <c>Image.new('RGB', (w, h), (0, 255, 0))</c> and, per box,
@@ -229,27 +318,86 @@ public sealed class ObjectPatchMapper
         return x0 > x1 || y0 > y1 ? null : new Rect((int)x0, (int)y0, (int)x1, (int)y1);
     }
 
+    private ObjectPatchSets MapPad(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        var g = Plan(width, height);
+        var rects = ClipAll(boxes, width, height);
+        var related = new bool[Grid.TokenCount];
+        if (rects.Length > 0)
+        {
+            int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
+            var rowBase = Enumerable.Range(0, g.OutputHeight).Select(y => y / ps * side).ToArray();
+            var colOffset = Enumerable.Range(0, g.OutputWidth).Select(x => x / ps).ToArray();
+            MarkRelated(g, rects, Preprocessor!.Options.PadColor, Preprocessor.Options.DoResize, rowBase, colOffset, related);
+        }
+        return Split(related, []);
+    }
+
+    /// <summary>
+    /// NeXT, fast: the base image is the mask resized (squashed) to the crop; the tiles see the mask resized keeping its
+    /// aspect ratio, pixel (x, y) at canvas (x + PasteX, y + PasteY), i.e. in feature cell ((y + PasteY) / ps,
+    /// (x + PasteX) / ps) of the Hc x Wc grid (tiles are whole multiples of the patch). The black canvas is never red.
+    /// </summary>
+    private ObjectPatchSets MapAnyres(int width, int height, IReadOnlyList<Box> boxes)
+    {
+        var plan = PlanAnyres(width, height);
+        var rects = ClipAll(boxes, width, height);
+        var related = new bool[plan.ImageTokenCount];
+        if (rects.Length > 0)
+        {
+            int ps = Grid.PatchSize, side = Grid.PatchesPerSide, t = Grid.ImageSize;
+            var squash = new ImageGeometry(width, height, width, height, 0, 0, t, t, 0, 0, t, t);
+            MarkRelated(squash, rects, Rgb8.Black, resize: true,
+                Enumerable.Range(0, t).Select(y => y / ps * side).ToArray(), Enumerable.Range(0, t).Select(x => x / ps).ToArray(), related);
+
+            int rw = plan.ResizedWidth, rh = plan.ResizedHeight, stride = plan.KeptCols + 1;
+            var fit = new ImageGeometry(width, height, width, height, 0, 0, rw, rh, 0, 0, rw, rh);
+            var rowBase = new int[rh];
+            for (int y = 0; y < rh; y++)
+            {
+                int r = (y + plan.PasteY) / ps - plan.FirstKeptRow;
+                rowBase[y] = r >= 0 && r < plan.KeptRows ? plan.BaseTokenCount + r * stride : -1;
+            }
+            var colOffset = new int[rw];
+            for (int x = 0; x < rw; x++)
+            {
+                int c = (x + plan.PasteX) / ps - plan.FirstKeptCol;
+                colOffset[x] = c >= 0 && c < plan.KeptCols ? c : -1;
+            }
+            MarkRelated(fit, rects, Rgb8.Black, resize: true, rowBase, colOffset, related);
+        }
+        return Split(related, plan.NewlineOffsets());
+    }
+
+    private static Rect[] ClipAll(IReadOnlyList<Box> boxes, int width, int height)
+    {
+        if (width < 1 || height < 1)
+            throw new ArgumentOutOfRangeException(nameof(width), $"image size must be at least 1x1, got {width}x{height}");
+        return boxes.Select(b => Clip(b, width, height)).OfType<Rect>().ToArray();
+    }
+
     private ImageGeometry Plan(int width, int height)
     {
         if (width < 1 || height < 1)
             throw new ArgumentOutOfRangeException(nameof(width), $"image size must be at least 1x1, got {width}x{height}");
-        var g = Preprocessor.Plan(width, height);
+        var g = Preprocessor!.Plan(width, height);
         if (g.OutputWidth != Grid.ImageSize || g.OutputHeight != Grid.ImageSize)
             throw new InvalidOperationException($"preprocessing plans {g.OutputWidth}x{g.OutputHeight}, not the grid's {Grid.ImageSize} square");
         return g;
     }
 
     /// <summary>
-    /// The fast exact path. Canvas rows (original pasted at (PadLeft, PadTop) on the pad colour) fall into runs of
+    /// The fast exact path. Canvas rows (original pasted at (PadLeft, PadTop) on <paramref name="pad"/>) fall into runs of
     /// identical content; each run's row is resampled horizontally once (Pillow's first pass, clipped to 8 bits), and
     /// each output row's vertical taps are summed per run: Half + Σ_run (Σ_taps-in-run w) · row_run[x], the same
     /// integer as Pillow's Half + Σ_taps w · row[x]. Then the crop window, then the exact-red test per pixel.
+    /// Output pixel (x, y) belongs to token <paramref name="rowBase"/>[y] + <paramref name="colOffset"/>[x] (none when
+    /// either is negative).
     /// </summary>
-    private void MarkRelated(ImageGeometry g, Rect[] rects, bool[] related)
+    private static void MarkRelated(ImageGeometry g, Rect[] rects, Rgb8 pad, bool resize, int[] rowBase, int[] colOffset, bool[] related)
     {
-        var options = Preprocessor.Options;
         int pw = g.PaddedWidth, ph = g.PaddedHeight;
-        int rw = options.DoResize ? g.ResizedWidth : pw, rh = options.DoResize ? g.ResizedHeight : ph;
+        int rw = resize ? g.ResizedWidth : pw, rh = resize ? g.ResizedHeight : ph;
 
         // 1. Canvas rows -> row kinds (runs of identical coverage), and each kind's canvas row.
         var rowKind = new int[ph];
@@ -257,7 +405,6 @@ public sealed class ObjectPatchMapper
         var coverage = new bool[rects.Length];
         var previous = new bool[rects.Length];
         bool previousInImage = false;
-        var pad = options.PadColor;
         for (int y = 0; y < ph; y++)
         {
             int iy = y - g.PadTop;
@@ -289,11 +436,12 @@ public sealed class ObjectPatchMapper
         var vc = vertical ? PilResize.Coefficients.Compute(ph, rh) : null;
         var weight = new int[resampled.Length];
         var kinds = new int[resampled.Length];
-        int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
         for (int oy = 0; oy < g.OutputHeight; oy++)
         {
             int ry = oy + g.CropTop;
             if (ry < 0 || ry >= rh) continue; // centre-crop padding: black
+            int patchRow = rowBase[oy];
+            if (patchRow < 0) continue;       // no token (a NeXT row cut by unpad)
             int nk = 0;
             if (vertical)
             {
@@ -312,10 +460,11 @@ public sealed class ObjectPatchMapper
                     weight[slot] += w;
                 }
             }
-            int patchRow = oy / ps * side;
             for (int ox = 0; ox < g.OutputWidth; ox++)
             {
-                int patch = patchRow + ox / ps;
+                int col = colOffset[ox];
+                if (col < 0) continue;
+                int patch = patchRow + col;
                 if (related[patch]) continue;
                 int rx = ox + g.CropLeft;
                 if (rx < 0 || rx >= rw) continue;
@@ -393,11 +542,18 @@ public sealed class ObjectPatchMapper
         return dst;
     }
 
-    private ObjectPatchSets Split(bool[] related)
+    /// <summary>Related = marked; newlines as given (never marked); other = the rest (the paper's <c>set(range(n)) - related - pad</c>).</summary>
+    private static ObjectPatchSets Split(bool[] related, ImmutableArray<int> newlines)
     {
+        var isNewline = new bool[related.Length];
+        foreach (var n in newlines) isNewline[n] = true;
         var rel = ImmutableArray.CreateBuilder<int>();
         var other = ImmutableArray.CreateBuilder<int>();
-        for (int p = 0; p < related.Length; p++) (related[p] ? rel : other).Add(p);
-        return new ObjectPatchSets(related.Length, rel.ToImmutable(), other.ToImmutable(), []);
+        for (int p = 0; p < related.Length; p++)
+        {
+            if (related[p]) rel.Add(p);
+            else if (!isNewline[p]) other.Add(p);
+        }
+        return new ObjectPatchSets(related.Length, rel.ToImmutable(), other.ToImmutable(), newlines);
     }
 }

@@ -10,6 +10,7 @@ namespace ModalFlow.Tests.Data;
 public class ObjectPatchMapperTests(ITestOutputHelper output)
 {
     private static readonly ObjectPatchMapper Pad = ObjectPatchMapper.Llava15Pad();
+    private static readonly ObjectPatchMapper Next = ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.LlavaNext);
 
     /// <summary>Random image sizes and boxes (inside, past the edge, starting outside, zero-size, tiny, covering).</summary>
     private static (int W, int H, Box[] Boxes) RandomCase(Random rng)
@@ -46,6 +47,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
     public static IEnumerable<object[]> Mappers() =>
     [
         ["llava15 pad"], ["llava-hf crop"], ["pad, 16px patches (21x21)"], ["pad, 224 input (16x16 of 14)"],
+        ["next anyres"], ["next anyres, transformers"], ["next anyres, 224 crops, own pinpoints"],
     ];
 
     private static ObjectPatchMapper MapperFor(string name) => name switch
@@ -56,6 +58,10 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         "pad, 224 input (16x16 of 14)" => ObjectPatchMapper.Create(PatchSetMode.Llava15Pad,
             new ImageProcessingOptions { ShortestEdge = 224, CropHeight = 224, CropWidth = 224 },
             ClipVisionConfig.LlavaDefault with { ImageSize = 224 }),
+        "next anyres" => ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.LlavaNext),
+        "next anyres, transformers" => ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.Transformers),
+        "next anyres, 224 crops, own pinpoints" => ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.LlavaNext,
+            [(224, 448), (448, 224), (448, 448), (224, 224), (896, 224)], new PatchGrid(14, 16)),
         _ => throw new ArgumentException(name),
     };
 
@@ -75,7 +81,8 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
                     + $"[{string.Join(",", fast.Related.Except(reference.Related).Take(10))}], reference-only "
                     + $"[{string.Join(",", reference.Related.Except(fast.Related).Take(10))}]");
             Assert.Equal(reference.Other.ToArray(), fast.Other.ToArray());
-            Assert.Equal(mapper.Grid.TokenCount, fast.Related.Length + fast.Other.Length);
+            Assert.Equal(reference.Newlines.ToArray(), fast.Newlines.ToArray());
+            Assert.Equal(mapper.ImageTokenCount(w, h), fast.Related.Length + fast.Other.Length + fast.Newlines.Length);
         }
     }
 
@@ -88,6 +95,20 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         {
             var reference = Pad.MapReference(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
             Assert.True(reference.Related.SequenceEqual(Pad.Map(row).Related), row.ToString());
+        }
+    }
+
+    [Fact]
+    public void Next_Fast_Path_Equals_Reference_On_Every_40th_Csv_Row()
+    {
+        var rows = GqaTaskReaderTests.All.Values.SelectMany(t => t.Rows).Where((_, i) => i % 40 == 0).ToList();
+        Assert.True(rows.Count > 125);
+        foreach (var row in rows)
+        {
+            var reference = Next.MapReference(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
+            var fast = Next.Map(row);
+            Assert.True(reference.Related.SequenceEqual(fast.Related), row.ToString());
+            Assert.Equal(reference.Other.ToArray(), fast.Other.ToArray());
         }
     }
 
@@ -106,9 +127,18 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         sw.Restart();
         foreach (var row in sample) Pad.MapReference(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
         var referenceMs = sw.Elapsed.TotalMilliseconds / sample.Count;
-        output.WriteLine($"fast path: {rows.Count} rows, {fastMs:F3} ms/row (mean related {related / (double)rows.Count:F1}); "
+        output.WriteLine($"llava15_pad fast path: {rows.Count} rows, {fastMs:F3} ms/row (mean related {related / (double)rows.Count:F1}); "
             + $"reference path: {sample.Count} rows, {referenceMs:F2} ms/row");
         Assert.True(related > 0);
+
+        sw.Restart();
+        long nextRelated = 0;
+        foreach (var row in rows) nextRelated += Next.Map(row).Related.Length;
+        var nextFastMs = sw.Elapsed.TotalMilliseconds / rows.Count;
+        sw.Restart();
+        foreach (var row in sample) Next.MapReference(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
+        output.WriteLine($"llava_next_anyres fast path: {nextFastMs:F3} ms/row (mean related {nextRelated / (double)rows.Count:F1}); "
+            + $"reference path: {sw.Elapsed.TotalMilliseconds / sample.Count:F2} ms/row");
     }
 
     [Fact]
@@ -169,12 +199,43 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Next_Mode_And_Mismatched_Grid_Are_Input_Errors()
+    public void Create_Next_Mode_Uses_The_Original_Arithmetic_And_Checks_Its_Inputs()
     {
-        var e = Assert.Throws<InputException>(() =>
-            ObjectPatchMapper.Create(PatchSetMode.LlavaNextAnyres, ImageProcessingOptions.LlavaHf, ClipVisionConfig.LlavaDefault));
-        Assert.Equal("mode", e.Field);
-        Assert.Contains("not implemented yet", e.Message);
+        var next = ObjectPatchMapper.Create(PatchSetMode.LlavaNextAnyres, ImageProcessingOptions.LlavaHf, ClipVisionConfig.LlavaDefault);
+        Assert.Equal((PatchSetMode.LlavaNextAnyres, AnyresArithmetic.LlavaNext), (next.Mode, next.Arithmetic));
+        Assert.Null(next.Preprocessor);
+        Assert.Equal(Anyres.LlavaNextPinpoints, next.Pinpoints);
+        Assert.Equal(1026, next.ImageTokenCount(320, 240));
+        Assert.Equal(1368, ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.Transformers).ImageTokenCount(320, 240));
+        Assert.Equal(576, Pad.ImageTokenCount(320, 240));
+        Assert.Equal((PatchSetMode.Llava15Pad, (AnyresArithmetic?)null), (Pad.Mode, Pad.Arithmetic));
+        Assert.Throws<InvalidOperationException>(() => Pad.PlanAnyres(320, 240));
+        Assert.Throws<InvalidOperationException>(() => next.ProcessedMask(320, 240, []));
+        Assert.Equal(3, next.ProcessedMaskCrops(320, 240, []).Length);
+        Assert.Equal("crop_size", Assert.Throws<InputException>(() => ObjectPatchMapper.Create(PatchSetMode.LlavaNextAnyres,
+            new ImageProcessingOptions { CropHeight = 224, CropWidth = 224 }, ClipVisionConfig.LlavaDefault)).Field);
+        Assert.Equal("image_grid_pinpoints", Assert.Throws<InputException>(() => ObjectPatchMapper.Create(PatchSetMode.LlavaNextAnyres,
+            ImageProcessingOptions.LlavaHf, ClipVisionConfig.LlavaDefault, [(336, 500)])).Field);
+        Assert.Equal(PatchSetMode.LlavaNextAnyres, PatchSetModes.Parse("llava_next_anyres"));
+    }
+
+    /// <summary>Newlines are in neither set; cut rows and black padding that survives unpad are "other".</summary>
+    [Fact]
+    public void Next_Sets_Split_Base_Tiles_And_Newlines()
+    {
+        var s = Next.Map(500, 375, [new Box(0, 0, 500, 375)]); // covers the image: every base and kept tile patch
+        Assert.Equal(2340, s.ImageTokenCount);
+        Assert.Equal(36, s.Newlines.Length);
+        Assert.Equal(Next.PlanAnyres(500, 375).NewlineOffsets().ToArray(), s.Newlines.ToArray());
+        Assert.Empty(s.Other);
+        var none = Next.Map(500, 375, []);
+        Assert.Empty(none.Related);
+        Assert.Equal(2340 - 36, none.Other.Length);
+    }
+
+    [Fact]
+    public void Mismatched_Grid_Is_An_Input_Error()
+    {
         Assert.Equal("crop_size", Assert.Throws<InputException>(() =>
             new ObjectPatchMapper(LlavaImagePreprocessor.Llava15Pad(), new PatchGrid(14, 16))).Field);
         Assert.Equal(PatchSetMode.Llava15Pad, PatchSetModes.Parse("llava15_pad"));
