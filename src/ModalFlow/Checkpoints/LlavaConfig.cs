@@ -3,13 +3,32 @@ using System.Text.Json.Serialization;
 
 namespace ModalFlow.Checkpoints;
 
+/// <summary>Which llava-hf model class a config describes.</summary>
+public enum LlavaKind
+{
+    /// <summary><c>LlavaForConditionalGeneration</c> (model_type "llava"): one 336² crop, 576 image tokens.</summary>
+    Llava,
+
+    /// <summary>
+    /// <c>LlavaNextForConditionalGeneration</c> (model_type "llava_next"): anyres tiles, unpad, <c>image_newline</c>
+    /// after every feature row; the image token count depends on the image (see <see cref="Models.NextGrid"/>).
+    /// </summary>
+    LlavaNext,
+}
+
 /// <summary>
-/// A llava-hf <c>LlavaForConditionalGeneration</c> config.json, with transformers' LlavaConfig defaults.
+/// A llava-hf <c>LlavaForConditionalGeneration</c> or <c>LlavaNextForConditionalGeneration</c> config.json, with
+/// transformers' (v4.44) LlavaConfig / LlavaNextConfig defaults.
 /// Immutable; <see cref="Load"/> validates it and throws <see cref="InputException"/> on anything not implemented.
 /// </summary>
 public sealed record LlavaConfig
 {
     public const string LlavaArchitecture = "LlavaForConditionalGeneration";
+    public const string LlavaNextArchitecture = "LlavaNextForConditionalGeneration";
+
+    /// <summary>transformers' LlavaNextConfig default (and every published LLaVA-NeXT 336 checkpoint's list).</summary>
+    public static readonly IReadOnlyList<IReadOnlyList<int>> DefaultImageGridPinpoints =
+        [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]];
 
     [JsonPropertyName("architectures")] public IReadOnlyList<string>? Architectures { get; init; }
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "llava";
@@ -23,6 +42,19 @@ public sealed record LlavaConfig
     [JsonPropertyName("torch_dtype")] public string? TorchDType { get; init; }
     [JsonPropertyName("text_config")] public LlamaTextConfig? TextConfigRaw { get; init; }
     [JsonPropertyName("vision_config")] public ClipVisionConfig? VisionConfigRaw { get; init; }
+    /// <summary>NeXT: candidate canvases in pixels, as the file lists them (transformers reads each as [height, width]).</summary>
+    [JsonPropertyName("image_grid_pinpoints")] public IReadOnlyList<IReadOnlyList<int>>? ImageGridPinpointsRaw { get; init; }
+    /// <summary>NeXT: written by the llava-hf converter (always true); transformers always uses <c>image_newline</c>.</summary>
+    [JsonPropertyName("use_image_newline_parameter")] public bool? UseImageNewlineParameter { get; init; }
+
+    /// <summary>The model class, from <c>architectures</c> / <c>model_type</c> (checked to agree on load).</summary>
+    [JsonIgnore] public LlavaKind Kind { get; init; } = LlavaKind.Llava;
+
+    [JsonIgnore] public bool IsNext => Kind == LlavaKind.LlavaNext;
+
+    /// <summary>NeXT pinpoints ([] for LLaVA-1.5, which has none).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<IReadOnlyList<int>> ImageGridPinpoints => !IsNext ? [] : ImageGridPinpointsRaw ?? DefaultImageGridPinpoints;
 
     [JsonIgnore] public LlamaTextConfig Text => TextConfigRaw ?? new LlamaTextConfig();
     [JsonIgnore] public ClipVisionConfig Vision => VisionConfigRaw ?? ClipVisionConfig.LlavaDefault;
@@ -34,8 +66,27 @@ public sealed record LlavaConfig
     /// <summary>Whether CLS is dropped ("default") or kept ("full").</summary>
     [JsonIgnore] public bool DropClsToken => VisionFeatureSelectStrategy == "default";
 
-    /// <summary>Image tokens one image contributes to the sequence.</summary>
-    [JsonIgnore] public int ImageTokensPerImage => Vision.NumPatches + (DropClsToken ? 0 : 1);
+    /// <summary>
+    /// Image tokens one image contributes to the sequence (LLaVA-1.5). LLaVA-NeXT's count depends on the image:
+    /// it throws there; use <see cref="NextGridFor"/> → <see cref="Models.NextGrid.ImageTokens"/>.
+    /// </summary>
+    [JsonIgnore]
+    public int ImageTokensPerImage => !IsNext ? Vision.NumPatches + (DropClsToken ? 0 : 1)
+        : throw new NotSupportedException("a LLaVA-NeXT image's token count depends on its size and canvas; use LlavaConfig.NextGridFor(...).ImageTokens");
+
+    /// <summary>
+    /// The NeXT feature grid of an image of <paramref name="originalWidth"/>×<paramref name="originalHeight"/> pixels
+    /// placed on a <paramref name="canvasWidth"/>×<paramref name="canvasHeight"/> canvas (the chosen pinpoint, in
+    /// pixels). Throws unless this is a NeXT config and the canvas is one of its pinpoints (in either orientation).
+    /// </summary>
+    public Models.NextGrid NextGridFor(int canvasWidth, int canvasHeight, int originalWidth, int originalHeight)
+    {
+        if (!IsNext) throw new NotSupportedException("NextGridFor: this is a LLaVA-1.5 config (no anyres grid)");
+        if (!ImageGridPinpoints.Any(p => (p[0] == canvasWidth && p[1] == canvasHeight) || (p[0] == canvasHeight && p[1] == canvasWidth)))
+            throw new ArgumentException($"canvas {canvasWidth}x{canvasHeight} is not one of the image_grid_pinpoints " +
+                $"[{string.Join(", ", ImageGridPinpoints.Select(p => $"[{p[0]}, {p[1]}]"))}]");
+        return Models.NextGrid.FromCanvas(canvasWidth, canvasHeight, Vision.ImageSize, Vision.PatchesPerSide, originalWidth, originalHeight);
+    }
 
     /// <summary>Text decoder's lm_head shares the embedding matrix.</summary>
     [JsonIgnore] public bool TiedEmbeddings => TieWordEmbeddings || Text.TieWordEmbeddings;
@@ -73,9 +124,9 @@ public sealed record LlavaConfig
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InputException(file, null, "expected a JSON object at the top level");
-            CheckArchitecture(doc.RootElement, file);
+            var kind = CheckArchitecture(doc.RootElement, file);
             LlavaConfig config;
-            try { config = doc.RootElement.Deserialize<LlavaConfig>(JsonOptions)!; }
+            try { config = doc.RootElement.Deserialize<LlavaConfig>(JsonOptions)! with { Kind = kind }; }
             catch (JsonException e)
             {
                 throw new InputException(file, e.Path?.TrimStart('$', '.'), "has the wrong type: " + FirstSentence(e.Message), e);
@@ -85,7 +136,7 @@ public sealed record LlavaConfig
         }
     }
 
-    private static void CheckArchitecture(JsonElement root, string file)
+    private static LlavaKind CheckArchitecture(JsonElement root, string file)
     {
         string? modelType = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString() : null;
         var archs = root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array
@@ -94,16 +145,22 @@ public sealed record LlavaConfig
         if (archs.Contains("LlavaLlamaForCausalLM") || root.TryGetProperty("mm_vision_tower", out _))
             throw new InputException(file, "architectures",
                 "this is an original LLaVA checkpoint (LlavaLlamaForCausalLM, mm_* keys); this build loads llava-hf " +
-                "LlavaForConditionalGeneration folders only");
-        if (archs.Contains("LlavaNextForConditionalGeneration") || modelType == "llava_next")
-            throw new InputException(file, "architectures",
-                "LlavaNextForConditionalGeneration (anyres) is not supported by this build; expected LlavaForConditionalGeneration");
-        if (archs.Length > 0 && !archs.Contains(LlavaArchitecture))
-            throw new InputException(file, "architectures", $"[{string.Join(", ", archs)}] is not supported; expected {LlavaArchitecture}");
-        if (modelType is not null && modelType != "llava")
-            throw new InputException(file, "model_type", $"'{modelType}' is not supported; expected 'llava'");
-        if (archs.Length == 0 && modelType is null)
-            throw new InputException(file, "architectures", $"missing (and no model_type); expected [\"{LlavaArchitecture}\"]");
+                $"{LlavaArchitecture} / {LlavaNextArchitecture} folders only");
+        var expected = $"expected [\"{LlavaArchitecture}\"] or [\"{LlavaNextArchitecture}\"]";
+        LlavaKind? fromArch = archs.Length == 0 ? null
+            : archs.Contains(LlavaNextArchitecture) && !archs.Contains(LlavaArchitecture) ? LlavaKind.LlavaNext
+            : archs.Contains(LlavaArchitecture) && !archs.Contains(LlavaNextArchitecture) ? LlavaKind.Llava
+            : throw new InputException(file, "architectures", $"[{string.Join(", ", archs)}] is not supported; {expected}");
+        LlavaKind? fromType = modelType switch
+        {
+            null => null,
+            "llava" => LlavaKind.Llava,
+            "llava_next" => LlavaKind.LlavaNext,
+            _ => throw new InputException(file, "model_type", $"'{modelType}' is not supported; expected 'llava' or 'llava_next'"),
+        };
+        if (fromArch is { } x && fromType is { } y && x != y)
+            throw new InputException(file, "model_type", $"'{modelType}' contradicts architectures [{string.Join(", ", archs)}]");
+        return fromArch ?? fromType ?? throw new InputException(file, "architectures", $"missing (and no model_type); {expected}");
     }
 
     private void Validate(string file)
@@ -121,6 +178,27 @@ public sealed record LlavaConfig
             throw new InputException(file, "projector_hidden_act", $"'{ProjectorHiddenAct}' is not supported; expected 'gelu'");
         if (ImageTokenIndex < 0)
             throw new InputException(file, "image_token_index", $"{ImageTokenIndex} must be a non-negative token id");
+        if (IsNext) ValidateNext(file);
+    }
+
+    private void ValidateNext(string file)
+    {
+        // transformers' pack_image_features needs the 24×24 grid of the base tile: CLS must be dropped.
+        if (!DropClsToken)
+            throw new InputException(file, "vision_feature_select_strategy",
+                $"'{VisionFeatureSelectStrategy}' is not supported for LLaVA-NeXT (its features must form a square patch grid); expected 'default'");
+        if (UseImageNewlineParameter == false)
+            throw new InputException(file, "use_image_newline_parameter",
+                "false is not supported; LLaVA-NeXT (spatial_unpad) appends the learned image_newline after every feature row");
+        if (ImageGridPinpointsRaw is { Count: 0 })
+            throw new InputException(file, "image_grid_pinpoints", "is empty; expected a list of [a, b] canvas sizes in pixels");
+        int tile = Vision.ImageSize;
+        foreach (var p in ImageGridPinpoints)
+        {
+            if (p is null || p.Count != 2 || p.Any(v => v <= 0 || v % tile != 0))
+                throw new InputException(file, "image_grid_pinpoints",
+                    $"[{(p is null ? "null" : string.Join(", ", p))}] is not supported; expected pairs of positive multiples of vision_config.image_size = {tile}");
+        }
     }
 
     private static string FirstSentence(string message)

@@ -4,7 +4,8 @@ using ModalFlow.Vision;
 namespace ModalFlow.Checkpoints;
 
 /// <summary>
-/// preprocessor_config.json (transformers' CLIPImageProcessor) → <see cref="ImageProcessingOptions"/>.
+/// preprocessor_config.json (transformers' CLIPImageProcessor, or for a LLaVA-NeXT model LlavaNextImageProcessor,
+/// whose per-crop steps are the same) → <see cref="ImageProcessingOptions"/>.
 /// Accepts the current dict form (<c>size: {shortest_edge}</c>, <c>crop_size: {height, width}</c>) and the old
 /// scalar form (<c>size: 336</c>, <c>crop_size: 336</c>) that transformers upgrades on load.
 /// </summary>
@@ -13,7 +14,12 @@ public static class PreprocessorConfig
     public const string FileName = "preprocessor_config.json";
 
     /// <summary>Reads the folder's preprocessor config; without one, CLIP defaults at the vision tower's image size.</summary>
-    public static ImageProcessingOptions Load(string modelDir, ClipVisionConfig vision, out bool fromFile)
+    /// <param name="anyresPinpoints">
+    /// The model's <c>image_grid_pinpoints</c> for a LLaVA-NeXT model (null otherwise): then LlavaNextImageProcessor is
+    /// accepted, and its own <c>image_grid_pinpoints</c>, when present, must equal the model's.
+    /// </param>
+    public static ImageProcessingOptions Load(string modelDir, ClipVisionConfig vision, out bool fromFile,
+        IReadOnlyList<IReadOnlyList<int>>? anyresPinpoints = null)
     {
         var file = Path.Combine(modelDir, FileName);
         fromFile = File.Exists(file);
@@ -27,7 +33,13 @@ public static class PreprocessorConfig
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new InputException(file, null, "expected a JSON object");
             var type = Str(root, file, "image_processor_type") ?? Str(root, file, "feature_extractor_type");
-            if (type is not null && type is not ("CLIPImageProcessor" or "CLIPFeatureExtractor"))
+            if (anyresPinpoints is not null)
+            {
+                if (type is not null && type is not ("LlavaNextImageProcessor" or "CLIPImageProcessor"))
+                    throw new InputException(file, "image_processor_type", $"'{type}' is not supported for a LLaVA-NeXT model; expected LlavaNextImageProcessor");
+                CheckPinpoints(root, file, anyresPinpoints);
+            }
+            else if (type is not null && type is not ("CLIPImageProcessor" or "CLIPFeatureExtractor"))
                 throw new InputException(file, "image_processor_type", $"'{type}' is not supported; expected CLIPImageProcessor");
             var d = new ImageProcessingOptions();
             int shortest = d.ShortestEdge, cropH = d.CropHeight, cropW = d.CropWidth;
@@ -68,6 +80,21 @@ public static class PreprocessorConfig
                 throw new InputException(file, "crop_size", $"{options.CropWidth}x{options.CropHeight} does not match the vision tower's image_size {vision.ImageSize}");
             return options;
         }
+    }
+
+    private static void CheckPinpoints(JsonElement root, string file, IReadOnlyList<IReadOnlyList<int>> model)
+    {
+        if (!root.TryGetProperty("image_grid_pinpoints", out var v) || v.ValueKind == JsonValueKind.Null) return;
+        static string Show(IEnumerable<IEnumerable<int>> ps) => "[" + string.Join(", ", ps.Select(p => "[" + string.Join(", ", p) + "]")) + "]";
+        int[][]? own = v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(p => p.ValueKind == JsonValueKind.Array
+                && p.EnumerateArray().All(x => x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out _)))
+            ? v.EnumerateArray().Select(p => p.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray()
+            : null;
+        if (own is null)
+            throw new InputException(file, "image_grid_pinpoints", $"{v.GetRawText()}; expected a list of [a, b] integer pairs");
+        if (own.Length != model.Count || own.Zip(model).Any(t => !t.First.SequenceEqual(t.Second)))
+            throw new InputException(file, "image_grid_pinpoints",
+                $"{Show(own)} differs from config.json's {Show(model)}: the processor would choose canvases the model cannot unpack");
     }
 
     private static string? Str(JsonElement o, string file, string key) => !o.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null ? null

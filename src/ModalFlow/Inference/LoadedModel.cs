@@ -32,7 +32,7 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
         if (!System.IO.Directory.Exists(dir))
             throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors and tokenizer files");
         var config = LlavaConfig.Load(dir);
-        var imageOptions = PreprocessorConfig.Load(dir, config.Vision, out bool fromFile);
+        var imageOptions = PreprocessorConfig.Load(dir, config.Vision, out bool fromFile, config.IsNext ? config.ImageGridPinpoints : null);
         var tokenizer = TokenizerLoader.Load(dir, options.TokenizerFile);
         if (tokenizer.VocabularySize > config.Text.VocabSize)
             throw new InputException(Path.Combine(dir, "config.json"), "text_config.vocab_size",
@@ -43,7 +43,22 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
         return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template);
     }
 
-    public LlavaImagePreprocessor ImagePreprocessor(ImageMode mode) => new(ImageOptions, mode);
+    /// <summary>LLaVA-1.5 preprocessing (one 336² crop). A LLaVA-NeXT model needs anyres tiles: it throws there.</summary>
+    public LlavaImagePreprocessor ImagePreprocessor(ImageMode mode) => !Config.IsNext ? new(ImageOptions, mode)
+        : throw new NotSupportedException($"{Directory}: LLaVA-NeXT needs anyres preprocessing (base image + tiles), which is not wired into this path yet");
+
+    /// <summary>
+    /// LLaVA-NeXT: the feature grid of an <paramref name="originalWidth"/>×<paramref name="originalHeight"/> image on the
+    /// chosen <paramref name="canvasWidth"/>×<paramref name="canvasHeight"/> pinpoint; its
+    /// <see cref="NextGrid.ImageTokens"/> is the image's token count. Throws for a LLaVA-1.5 model.
+    /// </summary>
+    public NextGrid NextGridFor(int canvasWidth, int canvasHeight, int originalWidth, int originalHeight) =>
+        Config.NextGridFor(canvasWidth, canvasHeight, originalWidth, originalHeight);
+
+    /// <summary>Image tokens of one image: fixed for LLaVA-1.5; for LLaVA-NeXT from <paramref name="grid"/> (required there).</summary>
+    public int ImageTokenCount(NextGrid? grid = null) => Config.IsNext
+        ? (grid ?? throw new ArgumentNullException(nameof(grid), "a LLaVA-NeXT image's token count depends on its grid (ModelFolder.NextGridFor)")).ImageTokens
+        : grid is null ? Config.ImageTokensPerImage : throw new ArgumentException("a LLaVA-1.5 model has no anyres grid", nameof(grid));
 }
 
 /// <summary>A model folder with its weights loaded: the one entry point the CLI and experiments use.</summary>

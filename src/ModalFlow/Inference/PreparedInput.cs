@@ -1,3 +1,4 @@
+using ModalFlow.Models;
 using ModalFlow.Text;
 using ModalFlow.Vision;
 using static TorchSharp.torch;
@@ -31,13 +32,24 @@ public sealed class PreparedInput : IDisposable
         return Create(m, image, question);
     }
 
-    /// <summary>The paper's prompt for <paramref name="question"/> and its sequence layout (no image needed).</summary>
+    /// <summary>The paper's prompt for <paramref name="question"/> and its sequence layout (no image needed; LLaVA-1.5).</summary>
     public static (string Prompt, SequenceLayout Layout) BuildLayout(ModelFolder f, string question, string? source = null)
+    {
+        if (f.Config.IsNext)
+            throw new NotSupportedException($"{f.Directory}: a LLaVA-NeXT layout depends on the image's grid; use BuildLayout(folder, question, grid)");
+        return BuildLayout(f, question, f.ImageTokenCount(), source);
+    }
+
+    /// <summary>The same for a LLaVA-NeXT image whose canvas and size give <paramref name="grid"/> (see <see cref="ModelFolder.NextGridFor"/>).</summary>
+    public static (string Prompt, SequenceLayout Layout) BuildLayout(ModelFolder f, string question, NextGrid grid, string? source = null) =>
+        BuildLayout(f, question, f.ImageTokenCount(grid), source);
+
+    private static (string Prompt, SequenceLayout Layout) BuildLayout(ModelFolder f, string question, int imageTokens, string? source)
     {
         if (string.IsNullOrWhiteSpace(question))
             throw new InputException(source, "question", "is empty; expected the question text");
         var prompt = PaperPrompt.Build(f.Template, question);
-        var layout = SequenceLayout.FromPrompt(f.Tokenizer, prompt, f.Config.ImageTokensPerImage, question, source: source);
+        var layout = SequenceLayout.FromPrompt(f.Tokenizer, prompt, imageTokens, question, source: source);
         if (layout.SeqLen > f.Config.Text.MaxPositionEmbeddings)
             throw new InputException(source, "question", $"the prompt needs {layout.SeqLen} positions; the model allows max_position_embeddings = {f.Config.Text.MaxPositionEmbeddings}");
         return (prompt, layout);

@@ -74,7 +74,14 @@ public class ConfigTests
     public static TheoryData<string, Action<JsonObject>, string, string> BadConfigs => new()
     {
         { "unknown architecture", j => j["architectures"] = new JsonArray("MistralForCausalLM"), "architectures", "MistralForCausalLM" },
-        { "llava-next", j => { j["architectures"] = new JsonArray("LlavaNextForConditionalGeneration"); j["model_type"] = "llava_next"; }, "architectures", "LlavaNext" },
+        { "architecture vs model_type", j => j["architectures"] = new JsonArray("LlavaNextForConditionalGeneration"), "model_type", "contradicts" },
+        { "both architectures", j => j["architectures"] = new JsonArray("LlavaForConditionalGeneration", "LlavaNextForConditionalGeneration"), "architectures", "is not supported" },
+        { "unknown model type", j => { j.Remove("architectures"); j["model_type"] = "llava_onevision"; }, "model_type", "expected 'llava' or 'llava_next'" },
+        { "next: full strategy", j => { Next(j); j["vision_feature_select_strategy"] = "full"; }, "vision_feature_select_strategy", "expected 'default'" },
+        { "next: no newline", j => { Next(j); j["use_image_newline_parameter"] = false; }, "use_image_newline_parameter", "image_newline" },
+        { "next: pinpoint size", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(new JsonArray(336, 700)); }, "image_grid_pinpoints", "multiples of vision_config.image_size" },
+        { "next: pinpoint arity", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(new JsonArray(336)); }, "image_grid_pinpoints", "pairs" },
+        { "next: no pinpoints", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(); }, "image_grid_pinpoints", "is empty" },
         { "original LLaVA", j => { j["architectures"] = new JsonArray("LlavaLlamaForCausalLM"); j["mm_vision_tower"] = "openai/clip-vit-large-patch14-336"; }, "architectures", "original LLaVA" },
         { "unsupported rope", j => j["text_config"]!["rope_scaling"] = new JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 }, "text_config.rope_scaling.rope_type", "yarn" },
         { "text activation", j => j["text_config"]!["hidden_act"] = "gelu", "text_config.hidden_act", "expected 'silu'" },
@@ -87,6 +94,12 @@ public class ConfigTests
         { "image size", j => j["vision_config"]!["image_size"] = 330, "vision_config.image_size", "multiple of patch_size" },
         { "projector act", j => j["projector_hidden_act"] = "relu", "projector_hidden_act", "expected 'gelu'" },
     };
+
+    private static void Next(JsonObject j)
+    {
+        j["architectures"] = new JsonArray("LlavaNextForConditionalGeneration");
+        j["model_type"] = "llava_next";
+    }
 
     [Theory]
     [MemberData(nameof(BadConfigs))]

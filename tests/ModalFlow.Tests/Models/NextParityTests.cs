@@ -1,0 +1,144 @@
+using ModalFlow.Checkpoints;
+using ModalFlow.Models;
+using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Tests.Models;
+
+/// <summary>The two LLaVA-NeXT fixture models (Vicuna-style and Llama-3 GQA), each loaded once on first use.</summary>
+public sealed class NextModels : IDisposable
+{
+    public const string Vicuna = "tiny-llava-next";
+    public const string Llama3 = "tiny-llama3-llava-next";
+
+    private readonly Dictionary<string, LlavaModel> _models = [];
+    private readonly Lock _lock = new();
+
+    public NextModels() => TorchRuntime.Initialize();
+
+    public LlavaModel Get(string name)
+    {
+        lock (_lock)
+        {
+            if (!_models.TryGetValue(name, out var model))
+            {
+                var cfg = LlavaConfig.Load(SharedData.Fixture(name));
+                model = LlavaModel.Load(cfg, SharedData.Fixture(name, "model.safetensors"), ScalarType.Float32, CPU);
+                _models[name] = model;
+            }
+            return model;
+        }
+    }
+
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var model in new[] { Vicuna, Llama3 })
+            foreach (var id in FixtureCase.CaseIds(model)) data.Add(model, id);
+        return data;
+    }
+
+    /// <summary>The case's grid: its canvas (grid_cols × grid_rows tiles, from case.json) and the original (W, H).</summary>
+    public static NextGrid Grid(FixtureCase c, LlavaConfig cfg)
+    {
+        var wh = c.Json.GetProperty("image_size_wh");
+        int tile = cfg.Vision.ImageSize;
+        return cfg.NextGridFor(c.Json.GetProperty("grid_cols").GetInt32() * tile, c.Json.GetProperty("grid_rows").GetInt32() * tile,
+            wh[0].GetInt32(), wh[1].GetInt32());
+    }
+
+    /// <summary>The stored anyres pixel values [5, 3, 336, 336] (base + 2×2 tiles).</summary>
+    public static Tensor Pixels(FixtureCase c)
+    {
+        var npy = NpyArray.Load(c.PixelValuesPath);
+        return tensor(npy.AsFloats(), npy.Shape);
+    }
+
+    /// <summary>The merged input sequence [1, N, D] from the stored pixels and HF's input_ids.npy.</summary>
+    public Tensor Embeds(FixtureCase c)
+    {
+        var model = Get(c.Model);
+        using var scope = NewDisposeScope();
+        var features = model.EncodeNextImage(Pixels(c), Grid(c, model.Config));
+        return model.EmbedSequence(c.Array("input_ids").AsLongs(), c.PlaceholderIndex, features).MoveToOuterDisposeScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in _models.Values) m.Dispose();
+    }
+}
+
+/// <summary>
+/// LLaVA-NeXT parity with Hugging Face transformers (fixture goldens) from the stored anyres pixel values and input ids:
+/// tiles → CLIP → projector → base + unpad + newline packing → merged sequence → decoder.
+/// </summary>
+public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : IClassFixture<NextModels>
+{
+    public static TheoryData<string, string> Cases => NextModels.Cases();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Next_Vision_Projected_Tiles_And_Packed_Features_Match_Transformers(string model, string id)
+    {
+        var c = FixtureCase.Load(model, id);
+        var m = fx.Get(model);
+        using var scope = NewDisposeScope();
+        var pixels = NextModels.Pixels(c);
+        var grid = NextModels.Grid(c, m.Config);
+        var vision = m.VisionFeatures(pixels);
+        var projected = m.EncodeImages(pixels);
+        var packed = m.PackNextFeatures(projected, grid);
+        Assert.Equal([5L, 576, m.LanguageModel.HiddenSize], projected.shape);
+        Assert.Equal([(long)c.NumImageTokens, m.LanguageModel.HiddenSize], packed.shape);
+        var dv = Compare.AllClose(c.Array("vision_features").AsFloats(), vision.data<float>().ToArray(), 1e-4, "vision_features");
+        var dp = Compare.AllClose(c.Array("projected_tiles").AsFloats(), projected.data<float>().ToArray(), 1e-4, "projected_tiles");
+        var di = Compare.AllClose(c.Array("image_features").AsFloats(), packed.data<float>().ToArray(), 1e-4, "image_features");
+        // Every newline slot holds exactly the learned vector.
+        var newlines = tensor(Enumerable.Range(0, grid.KeptRows).Select(r => (long)grid.NewlineOffset(r)).ToArray());
+        Assert.True(packed.index_select(0, newlines).eq(m.ImageNewline!.unsqueeze(0).expand(grid.KeptRows, -1)).all().item<bool>());
+        log.WriteLine($"{c} ({grid}): max |Δ| vision_features {dv:E2}, projected_tiles {dp:E2}, image_features {di:E2}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Next_Forward_Matches_Transformers_Embeds_Residuals_Attention_Logits(string model, string id)
+    {
+        var c = FixtureCase.Load(model, id);
+        var m = fx.Get(model);
+        using var scope = NewDisposeScope();
+        var ids = c.Array("input_ids").AsLongs();
+        Assert.Equal((long)m.Config.ImageTokenIndex, ids[c.PlaceholderIndex]);
+        Assert.Single(ids, (long)m.Config.ImageTokenIndex);
+        if (model == NextModels.Llama3) Assert.Equal([128000L, 128000], ids[..2]);   // the paper's double BOS, kept
+        var embeds = fx.Embeds(c);
+        Assert.Equal(c.SeqLen, embeds.shape[1]);
+        var de = Compare.AllClose(c.Array("inputs_embeds").AsFloats(), embeds[0].data<float>().ToArray(), 1e-4, "inputs_embeds");
+
+        int layers = m.LanguageModel.NumLayers;
+        var lastRows = new Tensor[layers];
+        var hooks = new DecoderHooks { AttentionPattern = (l, p) => lastRows[l] = p[0, .., -1, ..].clone().DetachFromDisposeScope() };
+        using var output = m.LanguageModel.Forward(embeds, hooks, keepResiduals: true);
+
+        // hidden_probe [L+1, P, D]: rows 0..L-1 raw residuals, row L after the final norm (transformers' convention).
+        var probe = tensor(c.ProbePositions.Select(p => (long)p).ToArray());
+        var rows = output.Residuals!.Take(layers).Select(r => r[0].index_select(0, probe)).ToList();
+        rows.Add(m.LanguageModel.FinalNorm(output.Residuals![layers][0].index_select(0, probe)));
+        var dh = Compare.AllClose(c.Array("hidden_probe").AsFloats(), stack(rows).data<float>().ToArray(), 1e-3, "hidden_probe");
+
+        var lastHidden = stack(output.Residuals!.Take(layers).Select(r => r[0, -1]).Append(output.LastNormedHidden[0]));
+        var dl = Compare.AllClose(c.Array("hidden_last").AsFloats(), lastHidden.data<float>().ToArray(), 1e-3, "hidden_last");
+
+        var da = Compare.AllClose(c.Array("attn_last_row").AsFloats(), stack(lastRows).data<float>().ToArray(), 1e-4, "attn_last_row");
+        foreach (var r in lastRows) r.Dispose();
+
+        var dz = Compare.AllClose(c.Array("logits_last").AsFloats(), output.LastLogits[0].data<float>().ToArray(), 1e-3, "logits_last");
+        Assert.Equal(c.Top1Id, output.LastLogits[0].argmax().item<long>());
+        var p1 = output.LastLogits[0].softmax(0)[c.Top1Id].item<float>();
+        Assert.Equal(c.Top1Prob, p1, 1e-4);
+        log.WriteLine($"{c}: max |Δ| inputs_embeds {de:E2}, hidden_probe {dh:E2}, hidden_last {dl:E2}, attn_last_row {da:E2}, logits_last {dz:E2}, p1 {Math.Abs(c.Top1Prob - p1):E2}");
+    }
+}
