@@ -22,6 +22,8 @@ public static class Cli
             BenchCommand.Create(ctx),
         };
         root.Options.Add(CommonOptions.Verbose);
+        root.Options.Add(CommonOptions.Tokenizer);
+        root.Options.Add(CommonOptions.AnyresMode);
         return root;
     }
 

@@ -36,7 +36,26 @@ public static class CommonOptions
 
     public static ModalFlow.Vision.ImageMode ParseImageMode(string s) => s == "crop" ? ModalFlow.Vision.ImageMode.Crop : ModalFlow.Vision.ImageMode.Pad;
 
-    public static LoadOptions Load(string dtype) => new() { DType = dtype == "bf16" ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32 };
+    /// <summary>--tokenizer and --anyres, shared by every command that reads a model folder.</summary>
+    public static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "Explicit tokenizer file (e.g. Meta's Llama-3 tokenizer.model for a folder without one)", Recursive = true };
+
+    public static readonly Option<string?> AnyresMode = new Option<string?>("--anyres")
+    {
+        Description = "LLaVA-NeXT anyres arithmetic: transformers (llava-hf default) or llava-next (the original code the paper ran)",
+        Recursive = true,
+    }.AcceptOnlyFromAmong("transformers", "llava-next");
+
+    public static LoadOptions Load(string dtype, ParseResult? parse = null) => new()
+    {
+        DType = dtype == "bf16" ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32,
+        TokenizerFile = parse?.GetValue(Tokenizer),
+        Anyres = parse?.GetValue(AnyresMode) switch
+        {
+            "llava-next" => ModalFlow.Vision.AnyresArithmetic.LlavaNext,
+            "transformers" => ModalFlow.Vision.AnyresArithmetic.Transformers,
+            _ => null,
+        },
+    };
 
     public static KnockoutEngineKind ParseEngine(string s) => s == "naive" ? KnockoutEngineKind.Naive : KnockoutEngineKind.Fast;
 }

@@ -16,7 +16,7 @@ public static class InspectCommand
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var dir = parse.GetValue(model)!;
-            var folder = ModelFolder.Read(dir);
+            var folder = ModelFolder.Read(dir, CommonOptions.Load("f32", parse));
             var cfg = folder.Config;
             using var checkpoint = SafetensorsCheckpoint.Open(dir);
             var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path);
@@ -49,7 +49,8 @@ public static class InspectCommand
                 Tokenizer = new { Kind = folder.Tokenizer.Kind.ToString(), Size = folder.Tokenizer.VocabularySize, folder.Tokenizer.SourcePath },
                 Template = folder.Template.Name,
                 ImageProcessing = folder.ImageOptionsFromFile ? "preprocessor_config.json" : "CLIP defaults (no preprocessor_config.json)",
-                ImageTokens = cfg.ImageTokensPerImage,
+                Anyres = cfg.IsNext ? folder.AnyresArithmetic.ToString() : null,
+                ImageTokens = w is { } iw && h is { } ih ? folder.ImageTokensFor(iw, ih) : cfg.IsNext ? (int?)null : cfg.ImageTokensPerImage,
                 ImageSize = w is null ? null : $"{w}x{h}",
                 WeightDtypes = dtypes,
                 Tensors = checkpoint.Names.Count,
@@ -61,7 +62,9 @@ public static class InspectCommand
             ctx.Out.WriteLine($"  text          {info.Text.Layers} layers, hidden {info.Text.Hidden}, {info.Text.Heads} heads / {info.Text.KvHeads} kv (head dim {info.Text.HeadDim}), MLP {info.Text.Intermediate}, vocab {info.Text.Vocab}, rope θ {info.Text.RopeTheta} ({info.Text.RopeScaling})");
             ctx.Out.WriteLine($"  vision        CLIP {info.Vision.Layers} layers, hidden {info.Vision.Hidden}, {info.Vision.ImageSize}px / {info.Vision.PatchSize}px patches, features from hidden state {info.Vision.FeatureLayer} ({info.Vision.Strategy})");
             ctx.Out.WriteLine($"  tokenizer     {info.Tokenizer.Kind}, {info.Tokenizer.Size} tokens ({info.Tokenizer.SourcePath}); template {info.Template}");
-            ctx.Out.WriteLine($"  images        {info.ImageProcessing}; {info.ImageTokens} image tokens per image{(info.ImageSize is null ? "" : $" (any size, e.g. {info.ImageSize})")}");
+            ctx.Out.WriteLine(cfg.IsNext
+                ? $"  images        {info.ImageProcessing}; LLaVA-NeXT anyres ({info.Anyres} arithmetic): " + (info.ImageSize is null ? "tokens depend on the image size (use --image-size WxH)" : $"{info.ImageTokens} image tokens for {info.ImageSize}")
+                : $"  images        {info.ImageProcessing}; {info.ImageTokens} image tokens per image (any size)");
             ctx.Out.WriteLine($"  weights       {info.Tensors} tensors, {info.Parameters:N0} parameters, dtypes {string.Join(", ", dtypes.Select(kv => $"{kv.Key}×{kv.Value}"))}");
             return CliContext.ExitOk;
         }));

@@ -18,13 +18,13 @@ public static class PositionsCommand
         var cmd = new Command("positions", "Print a row's sequence layout and every named position set") { model, data, qid, mode, json };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
-            var folder = ModelFolder.Read(parse.GetValue(model)!);
+            var folder = ModelFolder.Read(parse.GetValue(model)!, CommonOptions.Load("f32", parse));
             var file = parse.GetValue(data)!;
             var rows = GqaTaskReader.ReadFile(file);
             var id = parse.GetValue(qid)!;
             var row = rows.Find(id) ?? throw new InputException(file, "question_id", $"'{id}' is not in the file (ids are strings: leading zeros matter)");
-            var (_, layout) = PreparedInput.BuildLayout(folder, row.Question, file);
-            var mapper = new ObjectPatchMapper(folder.ImagePreprocessor(CommonOptions.ParseImageMode(parse.GetValue(mode)!)), PatchGrid.FromVision(folder.Config.Vision));
+            var (_, layout) = PreparedInput.BuildLayout(folder, row.Question, row.ImageWidth, row.ImageHeight, file);
+            var mapper = folder.PatchMapper(CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             var resolver = new TaskPositionResolver(mapper);
             var sets = new SortedDictionary<string, int[]>(StringComparer.Ordinal);
             var problems = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -39,6 +39,7 @@ public static class PositionsCommand
                 [ObjectPatchSets.RelatedName] = patches.Related.ToArray(),
                 [ObjectPatchSets.OtherName] = patches.Other.ToArray(),
             };
+            if (patches.Newlines.Length > 0) relative["Newlines"] = patches.Newlines.ToArray();
             if (parse.GetValue(json))
             {
                 ctx.WriteJson(new

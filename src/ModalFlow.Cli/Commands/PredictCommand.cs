@@ -21,7 +21,7 @@ public static class PredictCommand
         };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
-            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!));
+            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!, parse));
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             var p = Predictor.Predict(m, input, parse.GetValue(maxNew));
             if (parse.GetValue(json))

@@ -33,7 +33,7 @@ public static class TraceCommand
             var blockList = parse.GetValue(blocks)!.Select(BlockDescriptor.Parse).ToList();
             int k = parse.GetValue(window);
             if (k < 1) throw new InputException(null, "--window", $"{k}; expected a positive number of layers");
-            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!));
+            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!, parse));
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             var prediction = Predictor.Predict(m, input, parse.GetValue(maxNew));
             using var clean = CleanRun.Create(m.Model.LanguageModel, input.Embeds);

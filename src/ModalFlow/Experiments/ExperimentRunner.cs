@@ -35,6 +35,10 @@ public sealed record RunOptions
     public KnockoutEngineKind Engine { get; init; } = KnockoutEngineKind.Fast;
     public int MaxNewTokens { get; init; } = 32;
     public int RandomSeed { get; init; }
+    /// <summary>An explicit tokenizer file (Llama-3 folders without one).</summary>
+    public string? TokenizerFile { get; init; }
+    /// <summary>LLaVA-NeXT anyres arithmetic; null = the folder's ecosystem default.</summary>
+    public AnyresArithmetic? Anyres { get; init; }
 
     public void Validate()
     {
@@ -74,9 +78,12 @@ public static class ExperimentRunner
         int alreadyDone = slice.Count(r => finished.Contains((r.Task, r.QuestionId)));
         var todo = slice.Where(r => !finished.Contains((r.Task, r.QuestionId))).ToList();
 
-        using var model = LoadedModel.Load(o.Model, new LoadOptions { DType = o.DType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32 });
+        using var model = LoadedModel.Load(o.Model, new LoadOptions
+        {
+            DType = o.DType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, TokenizerFile = o.TokenizerFile, Anyres = o.Anyres,
+        });
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
-            ? new ObjectPatchMapper(model.ImagePreprocessor(o.ImageMode), PatchGrid.FromVision(model.Config.Vision))
+            ? model.Folder.PatchMapper(o.ImageMode)
             : null;
         var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
         var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
@@ -118,6 +125,8 @@ public static class ExperimentRunner
         Filter = o.Filter,
         ImageMode = o.ImageMode.ToString().ToLowerInvariant(),
         Engine = o.Engine.ToString().ToLowerInvariant(),
+        Anyres = o.Anyres?.ToString() ?? "default",
+        Tokenizer = o.TokenizerFile is null ? "" : Fingerprint.OfFile(o.TokenizerFile),
         Limit = o.Limit,
         ShardIndex = o.ShardIndex,
         ShardCount = o.ShardCount,

@@ -17,6 +17,12 @@ public sealed record LoadOptions
     public string? Template { get; init; }
     /// <summary>An explicit tokenizer file (e.g. Meta's Llama-3 ranks file for a folder that has only tokenizer.json).</summary>
     public string? TokenizerFile { get; init; }
+
+    /// <summary>
+    /// LLaVA-NeXT anyres arithmetic; null = the checkpoint's own ecosystem (llava-hf folders: transformers v4.44, what
+    /// their users get in Python and what the fixtures hold; original LLaVA folders: LLaVA-NeXT's, what the paper ran).
+    /// </summary>
+    public AnyresArithmetic? Anyres { get; init; }
 }
 
 /// <summary>
@@ -26,6 +32,25 @@ public sealed record LoadOptions
 public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextTokenizer Tokenizer, ImageProcessingOptions ImageOptions,
     bool ImageOptionsFromFile, ConversationTemplate Template)
 {
+    /// <summary>LLaVA-NeXT: which anyres arithmetic plans this folder's images (see <see cref="LoadOptions.Anyres"/>).</summary>
+    public AnyresArithmetic AnyresArithmetic { get; init; } = AnyresArithmetic.Transformers;
+
+    /// <summary>LLaVA-NeXT: the anyres plan (canvas, tiles, unpad, token count) of a width×height image.</summary>
+    public AnyresPlan PlanAnyres(int width, int height)
+    {
+        if (!Config.IsNext) throw new InvalidOperationException("anyres planning needs a LLaVA-NeXT model");
+        var pinpoints = Config.ImageGridPinpoints.Select(p => (p[0], p[1])).ToList();
+        return Anyres.Plan(width, height, pinpoints, AnyresArithmetic, Config.Vision.ImageSize, Config.Vision.PatchesPerSide);
+    }
+
+    /// <summary>The paper's object-patch sets for this model: LLaVA-1.5 pad/crop geometry, or NeXT anyres with this folder's arithmetic.</summary>
+    public ModalFlow.Data.ObjectPatchMapper PatchMapper(ImageMode mode) => Config.IsNext
+        ? ModalFlow.Data.ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic, Config.ImageGridPinpoints.Select(p => (p[0], p[1])).ToList(), ModalFlow.Data.PatchGrid.FromVision(Config.Vision))
+        : new ModalFlow.Data.ObjectPatchMapper(ImagePreprocessor(mode), ModalFlow.Data.PatchGrid.FromVision(Config.Vision));
+
+    /// <summary>Image tokens of a width×height image (fixed for LLaVA-1.5; from the anyres plan for NeXT).</summary>
+    public int ImageTokensFor(int width, int height) => Config.IsNext ? PlanAnyres(width, height).ImageTokenCount : Config.ImageTokensPerImage;
+
     public static ModelFolder Read(string dir, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
@@ -40,7 +65,11 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
         var template = options.Template is { } name
             ? ConversationTemplate.Get(name)
             : tokenizer.Kind == TokenizerKind.Tiktoken ? ConversationTemplate.LlavaLlama3 : ConversationTemplate.VicunaV1;
-        return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template);
+        return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template)
+        {
+            // Only llava-hf folders load today, so their ecosystem's arithmetic is the default.
+            AnyresArithmetic = options.Anyres ?? ModalFlow.Vision.AnyresArithmetic.Transformers,
+        };
     }
 
     /// <summary>LLaVA-1.5 preprocessing (one 336² crop). A LLaVA-NeXT model needs anyres tiles: it throws there.</summary>

@@ -59,10 +59,10 @@ public sealed record NextGrid
     public int FeatureCols => GridCols * PatchesPerSide;
 
     /// <summary>Kept feature rows [RowStart, RowEnd) and columns [ColStart, ColEnd) of the Hc×Wc grid.</summary>
-    public int RowStart { get; }
-    public int RowEnd { get; }
-    public int ColStart { get; }
-    public int ColEnd { get; }
+    public int RowStart { get; private init; }
+    public int RowEnd { get; private init; }
+    public int ColStart { get; private init; }
+    public int ColEnd { get; private init; }
 
     public int KeptRows => RowEnd - RowStart;
     public int KeptCols => ColEnd - ColStart;
@@ -98,6 +98,19 @@ public sealed record NextGrid
     }
 
     /// <summary>The grid for a canvas given in pixels (each side a multiple of <paramref name="tileSize"/>).</summary>
+    /// <summary>The grid an anyres plan gives (its arithmetic decides the unpad cut; one source of truth).</summary>
+    public static NextGrid FromPlan(ModalFlow.Vision.AnyresPlan plan)
+    {
+        var g = Create(plan.GridCols, plan.GridRows, plan.PatchesPerSide, plan.Width, plan.Height);
+        return g with
+        {
+            RowStart = plan.FirstKeptRow,
+            RowEnd = plan.FirstKeptRow + plan.KeptRows,
+            ColStart = plan.FirstKeptCol,
+            ColEnd = plan.FirstKeptCol + plan.KeptCols,
+        };
+    }
+
     public static NextGrid FromCanvas(int canvasWidth, int canvasHeight, int tileSize, int patchesPerSide, int originalWidth, int originalHeight)
     {
         if (tileSize <= 0 || canvasWidth <= 0 || canvasHeight <= 0 || canvasWidth % tileSize != 0 || canvasHeight % tileSize != 0)

@@ -25,6 +25,10 @@ public sealed record RunManifest
     public required int ShardIndex { get; init; }
     public required int ShardCount { get; init; }
     public required string CodeVersion { get; init; }
+    /// <summary>LLaVA-NeXT anyres arithmetic ("default" = the folder's).</summary>
+    public string Anyres { get; init; } = "default";
+    /// <summary>Fingerprint of an explicit tokenizer file ("" when the folder's own is used).</summary>
+    public string Tokenizer { get; init; } = "";
 
     public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
 
