@@ -2,6 +2,7 @@ using ModalFlow.Checkpoints;
 using ModalFlow.Models;
 using ModalFlow.Platform;
 using ModalFlow.Tests.Support;
+using ModalFlow.Tracing;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -15,6 +16,7 @@ public sealed class NextModels : IDisposable
     public const string Llama3 = "tiny-llama3-llava-next";
 
     private readonly Dictionary<string, LlavaModel> _models = [];
+    private readonly Dictionary<(string, string), CleanRun> _clean = [];
     private readonly Lock _lock = new();
 
     public NextModels() => TorchRuntime.Initialize();
@@ -66,8 +68,27 @@ public sealed class NextModels : IDisposable
         return model.EmbedSequence(c.Array("input_ids").AsLongs(), c.PlaceholderIndex, features).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The case's clean run, computed once and shared (read-only) by the knockout and lens tests: a NeXT sequence is
+    /// ~3000 positions, and these tests need it 7 times per case. Owned by the fixture; do not dispose.
+    /// </summary>
+    public CleanRun Clean(FixtureCase c)
+    {
+        lock (_lock)
+        {
+            if (!_clean.TryGetValue((c.Model, c.Id), out var run))
+            {
+                using var embeds = Embeds(c);
+                run = CleanRun.Create(Get(c.Model).LanguageModel, embeds);
+                _clean[(c.Model, c.Id)] = run;
+            }
+            return run;
+        }
+    }
+
     public void Dispose()
     {
+        foreach (var r in _clean.Values) r.Dispose();
         foreach (var m in _models.Values) m.Dispose();
     }
 }
@@ -101,6 +122,37 @@ public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : ICla
         var newlines = tensor(Enumerable.Range(0, grid.KeptRows).Select(r => (long)grid.NewlineOffset(r)).ToArray());
         Assert.True(packed.index_select(0, newlines).eq(m.ImageNewline!.unsqueeze(0).expand(grid.KeptRows, -1)).all().item<bool>());
         log.WriteLine($"{c} ({grid}): max |Δ| vision_features {dv:E2}, projected_tiles {dp:E2}, image_features {di:E2}");
+    }
+
+    [Fact]
+    public void Next_Encode_And_Pack_Leave_The_Live_Tensor_Count_Unchanged()
+    {
+        var c = FixtureCase.Load(NextModels.Vicuna, "tree_attr");
+        var m = fx.Get(c.Model);
+        var grid = NextModels.Grid(c, m.Config);
+        void Once()
+        {
+            using var scope = NewDisposeScope();
+            _ = m.EncodeNextImage(NextModels.Pixels(c), grid);
+        }
+        Once(); // warm-up: lazily created state is not a leak
+        long before = Tensor.TotalCount;
+        for (int i = 0; i < 3; i++) Once();
+        Assert.Equal(before, Tensor.TotalCount);
+    }
+
+    [Fact]
+    public void Next_Packing_Rejects_Tiles_That_Do_Not_Fit_The_Grid()
+    {
+        var m = fx.Get(NextModels.Vicuna);
+        using var scope = NewDisposeScope();
+        var tiles = zeros(3, 576, m.LanguageModel.HiddenSize);
+        var e = Assert.Throws<ArgumentException>(() => m.PackNextFeatures(tiles, NextGrid.Create(2, 2, 24, 500, 375)));
+        Assert.Contains("[5, 576, 64]", e.Message);
+        Assert.Throws<ArgumentException>(() => m.PackNextFeatures(zeros(2, 16, 64), NextGrid.Create(1, 1, 4, 50, 50)));
+        var tiny = LlavaModel.Build(LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5")), new MetaWeightSource());
+        Assert.Throws<InvalidOperationException>(() => tiny.PackNextFeatures(tiles, NextGrid.Create(2, 2, 24, 500, 375)));
+        tiny.Dispose();
     }
 
     [Theory]

@@ -25,11 +25,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         return data;
     }
 
-    private CleanRun Clean(FixtureCase c)
-    {
-        using var embeds = fx.Embeds(c);
-        return CleanRun.Create(fx.Get(c.Model).LanguageModel, embeds);
-    }
+    private CleanRun Clean(FixtureCase c) => fx.Clean(c);   // shared by the fixture, not disposed here
 
     private static KnockoutSpec Spec(JsonElement config, int i)
     {
@@ -50,7 +46,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     public void Next_Every_Fixture_Knockout_Is_Reproduced(string model, string id, KnockoutEngineKind engine)
     {
         var c = FixtureCase.Load(model, id);
-        using var clean = Clean(c);
+        var clean = Clean(c);
         var configs = Configs(c, out var root);
         Assert.Equal(root.GetProperty("clean_top1_id").GetInt64(), clean.TargetTokenId);
         Assert.Equal(root.GetProperty("clean_p").GetDouble(), clean.P1, 1e-4);
@@ -96,7 +92,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     public void Next_Custom_Knockout_Logits_Match(string model, string id, KnockoutEngineKind engine)
     {
         var c = FixtureCase.Load(model, id);
-        using var clean = Clean(c);
+        var clean = Clean(c);
         var custom = Configs(c, out _).Select((g, i) => (g, i)).Where(x => x.g.GetProperty("kind").GetString() == "custom").ToList();
         var specs = custom.Select(x => Spec(x.g, x.i)).ToList();
         var logits = KnockoutEngine.Create(engine).RunLogits(clean, specs);
@@ -132,7 +128,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     public void Next_Null_Knockout_Reproduces_The_Clean_Probability(string model, string id, KnockoutEngineKind engine)
     {
         var c = FixtureCase.Load(model, id);
-        using var clean = Clean(c);
+        var clean = Clean(c);
         // Sources strictly after the targets: the edited mask equals the causal one in every layer.
         var spec = new KnockoutSpec(PositionSet.Of("S", [c.SeqLen - 1]), PositionSet.Range("T", 0, c.SeqLen - 1), Enumerable.Range(0, clean.NumLayers), "null");
         var o = KnockoutEngine.Create(engine).Run(clean, [spec])[0];
@@ -145,7 +141,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     public void Next_Logit_Lens_Both_Variants_Match(string model, string id)
     {
         var c = FixtureCase.Load(model, id);
-        using var clean = Clean(c);
+        var clean = Clean(c);
         var lens = LogitLens.Compute(clean, (int)clean.SeqLen - 1, [clean.Top1Id]);
         var parts = new List<string>();
         foreach (var (variant, tag) in new[] { (LensVariant.Raw, "raw"), (LensVariant.Normed, "norm") })
