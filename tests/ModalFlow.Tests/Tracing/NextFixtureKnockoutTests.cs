@@ -20,7 +20,9 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
             foreach (var id in FixtureCase.CaseIds(model))
             {
                 data.Add(model, id, KnockoutEngineKind.Fast);
-                data.Add(model, id, KnockoutEngineKind.Naive);
+                // The naive engine runs a full ~2,200-3,000-position forward per config: one case per model keeps the
+                // reference checked on NeXT geometry; fast ≡ naive in general is the property test's job.
+                if (id == "ironing_rel") data.Add(model, id, KnockoutEngineKind.Naive);
             }
         return data;
     }
