@@ -155,18 +155,23 @@ public sealed record LlavaConfig
     };
 
     /// <summary>Reads and validates config.json from a checkpoint folder (or the file itself).</summary>
-    public static LlavaConfig Load(string pathOrDir) => Load(pathOrDir, null);
+    public static LlavaConfig Load(string pathOrDir) => LoadWithTowerLocator(pathOrDir, null);
 
     /// <summary>
-    /// Reads and validates config.json from a checkpoint folder (or the file itself). For an original LLaVA config,
-    /// <paramref name="visionTowerDir"/> (the CLIP folder <c>mm_vision_tower</c> names, see
-    /// <see cref="VisionTowerLocator"/>) supplies the vision settings from its own config.json when it has one;
-    /// it is not used for llava-hf configs, whose <c>vision_config</c> is authoritative.
+    /// Reads and validates config.json. For an original LLaVA config the vision settings come from the config.json of
+    /// the CLIP folder at <paramref name="visionTowerDir"/> when it has one (else the known defaults of the
+    /// <c>mm_vision_tower</c> id); it is not used for llava-hf configs, whose <c>vision_config</c> is authoritative.
     /// </summary>
-    public static LlavaConfig Load(string pathOrDir, string? visionTowerDir)
+    public static LlavaConfig Load(string pathOrDir, string? visionTowerDir) => LoadWithTowerLocator(pathOrDir, _ => visionTowerDir);
+
+    /// <summary>
+    /// As <see cref="Load(string, string?)"/>, with the CLIP folder found from the <c>mm_vision_tower</c> id by
+    /// <paramref name="locateTower"/> (called only for original configs; may return null).
+    /// </summary>
+    public static LlavaConfig LoadWithTowerLocator(string pathOrDir, Func<string, string?>? locateTower)
     {
         var file = ReadText(Directory.Exists(pathOrDir) ? Path.Combine(pathOrDir, "config.json") : pathOrDir, out var text);
-        return Parse(text, file, () => visionTowerDir is null ? null : ClipVisionConfig.LoadFromClipFolder(visionTowerDir));
+        return Parse(text, file, locateTower is null ? null : id => locateTower(id) is { } dir ? ClipVisionConfig.LoadFromClipFolder(dir) : null);
     }
 
     internal static string ReadText(string file, out string text)
@@ -180,8 +185,11 @@ public sealed record LlavaConfig
 
     public static LlavaConfig Parse(string json, string file = "config.json") => Parse(json, file, null);
 
-    /// <summary>Parses config.json text; <paramref name="towerVision"/> is asked for the CLIP folder's settings (original configs only).</summary>
-    public static LlavaConfig Parse(string json, string file, Func<(ClipVisionConfig Config, string File)?>? towerVision)
+    /// <summary>
+    /// Parses config.json text; <paramref name="towerVision"/> is asked, with the <c>mm_vision_tower</c> id, for the CLIP
+    /// folder's settings (original configs only; null = use the known defaults of the id).
+    /// </summary>
+    public static LlavaConfig Parse(string json, string file, Func<string, (ClipVisionConfig Config, string File)?>? towerVision)
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
@@ -276,7 +284,7 @@ public sealed record LlavaConfig
     /// LLaVA-NeXT; <see cref="ImageTokenIndex"/> = −200 (no vocabulary row); <see cref="Vision"/> from the CLIP
     /// folder's config.json when given, else the known defaults of the <c>mm_vision_tower</c> id.
     /// </summary>
-    private static LlavaConfig ParseOriginal(JsonElement root, string file, Func<(ClipVisionConfig Config, string File)?>? towerVision)
+    private static LlavaConfig ParseOriginal(JsonElement root, string file, Func<string, (ClipVisionConfig Config, string File)?>? towerVision)
     {
         var raw = Bind<LlavaConfig>(root, file);
         // The Llama settings sit at the top level; model_type there is "llava"/"llava_llama", the decoder is Llama.
@@ -323,7 +331,7 @@ public sealed record LlavaConfig
 
         ClipVisionConfig vision;
         string source;
-        if (towerVision?.Invoke() is { } fromFolder)
+        if (towerVision?.Invoke(raw.MmVisionTower) is { } fromFolder)
         {
             fromFolder.Config.Validate(fromFolder.File);
             (vision, source) = (fromFolder.Config, fromFolder.File);
