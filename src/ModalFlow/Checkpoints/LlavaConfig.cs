@@ -294,6 +294,10 @@ public sealed record LlavaConfig
             throw new InputException(file, raw.TextConfigRaw is not null ? "text_config" : "vision_config",
                 "an original LLaVA config has its settings at the top level; expected no llava-hf text_config / vision_config block");
 
+        // LLaVA's code splices at IMAGE_TOKEN_INDEX = -200 whatever the config says; a different value would mislead.
+        if (root.TryGetProperty("image_token_index", out _) && raw.ImageTokenIndex != OriginalImageTokenIndex)
+            throw new InputException(file, "image_token_index",
+                $"{raw.ImageTokenIndex}; an original LLaVA checkpoint uses the placeholder {OriginalImageTokenIndex} (no vocabulary row)");
         if (string.IsNullOrWhiteSpace(raw.MmVisionTower))
             throw new InputException(file, "mm_vision_tower", "missing; expected the CLIP tower's id, e.g. \"openai/clip-vit-large-patch14-336\"");
         if (raw.MmVisionSelectLayer is not { } layer)
