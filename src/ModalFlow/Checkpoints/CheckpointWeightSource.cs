@@ -58,6 +58,10 @@ public sealed class CheckpointWeightSource : WeightSource
 
     protected override IEnumerable<string> Unexpected() => _parts
         .SelectMany((p, i) => p.Checkpoint.Names.Where(n => !_used[i].Contains(n) && !p.Map.IsIgnorable(n))
-            .Select(n => _parts.Count == 1 ? n : $"{n} ({System.IO.Path.GetFileName(p.Checkpoint.Path)})"))
+            .Select(n => _parts.Count == 1 ? n : $"{n} ({ShortPath(p.Checkpoint.FileOf(n))})"))
         .OrderBy(n => n, StringComparer.Ordinal);
+
+    /// <summary>"folder/file": enough to tell the model's files from the CLIP folder's.</summary>
+    private static string ShortPath(string file) =>
+        System.IO.Path.GetFileName(System.IO.Path.GetDirectoryName(file)) + "/" + System.IO.Path.GetFileName(file);
 }

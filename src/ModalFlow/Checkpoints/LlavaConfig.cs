@@ -351,7 +351,10 @@ public sealed record LlavaConfig
                 "(--vision-tower DIR / LoadOptions.VisionTowerPath) so that its config.json supplies them");
         }
         if (raw.MmHiddenSize is { } mmHidden && mmHidden != vision.HiddenSize)
-            throw new InputException(file, "mm_hidden_size", $"{mmHidden} differs from the CLIP tower's hidden_size {vision.HiddenSize} ({source})");
+            throw new InputException(file, "mm_hidden_size", $"{mmHidden} differs from the CLIP tower's hidden_size {vision.HiddenSize} ({source})" +
+                (towerVision is not null && source.StartsWith("known", StringComparison.Ordinal)
+                    ? $"; no folder for '{raw.MmVisionTower}' was found to read its own config.json: pass --vision-tower DIR (LoadOptions.VisionTowerPath)"
+                    : ""));
         int n = vision.NumHiddenLayers;
         if (layer < -(n + 1) || layer > n)
             throw new InputException(file, "mm_vision_select_layer", $"{layer} is out of range for {n} CLIP layers (expected -{n + 1}..{n})");
