@@ -87,7 +87,7 @@ public sealed class TorchBinFile : ITensorFile
             CheckByteOrder(path, zip, prefix);
             var recordEntry = zip.GetEntry(prefix + "data.pkl")!;
             var records = TorchPickle.Read(path, ReadAll(path, recordEntry, MaxRecordBytes));
-            CheckStorages(path, zip, prefix, records);
+            CheckStorages(path, stream.Length, zip, prefix, records);
             return new TorchBinFile(path, stream, zip, prefix, records);
         }
         catch
@@ -140,7 +140,7 @@ public sealed class TorchBinFile : ITensorFile
         if (text != "little") throw new InputException(path, "byteorder", $"'{text}'; only little-endian archives are supported");
     }
 
-    private static void CheckStorages(string path, ZipArchive zip, string prefix, IReadOnlyList<KeyValuePair<string, TorchTensorRecord>> records)
+    private static void CheckStorages(string path, long fileLength, ZipArchive zip, string prefix, IReadOnlyList<KeyValuePair<string, TorchTensorRecord>> records)
     {
         foreach (var (name, r) in records)
         {
@@ -148,15 +148,28 @@ public sealed class TorchBinFile : ITensorFile
             var entry = zip.GetEntry(entryName)
                 ?? throw new InputException(path, name, $"its storage record '{entryName}' is missing from the archive; the file is incomplete");
             long elementSize = r.DType.ElementSize();
-            if (entry.Length != r.StorageElements * elementSize)
+            // The zip directory's sizes are claims: a stored record must fit in the file, a deflated one within deflate's ratio.
+            if (entry.CompressedLength > fileLength || entry.Length > Math.Max(entry.CompressedLength, 1) * 1100)
             {
                 throw new InputException(path, name,
-                    $"storage '{entryName}' holds {entry.Length} bytes; the record says {r.StorageElements} × {r.DType} = {r.StorageElements * elementSize} bytes");
+                    $"storage '{entryName}' claims {entry.Length} bytes ({entry.CompressedLength} compressed) in a {fileLength}-byte file; the archive is corrupt");
             }
-            if (r.Offset + r.Extent > r.StorageElements || (r.ElementCount == 0 && r.Offset > r.StorageElements))
+            if (r.StorageElements > long.MaxValue / elementSize || entry.Length != r.StorageElements * elementSize)
             {
                 throw new InputException(path, name,
-                    $"shape [{string.Join(", ", r.Shape)}], stride [{string.Join(", ", r.Stride)}] at offset {r.Offset} reaches element {r.Offset + r.Extent - 1} " +
+                    $"storage '{entryName}' holds {entry.Length} bytes; the record says {r.StorageElements} × {r.DType}" +
+                    (r.StorageElements > long.MaxValue / elementSize ? "" : $" = {r.StorageElements * elementSize} bytes"));
+            }
+            long extent;
+            try { extent = r.Extent; }
+            catch (OverflowException e)
+            {
+                throw new InputException(path, name, $"shape [{string.Join(", ", r.Shape)}], stride [{string.Join(", ", r.Stride)}] overflows; the record is corrupt", e);
+            }
+            if (r.Offset > r.StorageElements - extent)
+            {
+                throw new InputException(path, name,
+                    $"shape [{string.Join(", ", r.Shape)}], stride [{string.Join(", ", r.Stride)}] at offset {r.Offset} reaches element {r.Offset + extent - 1} " +
                     $"of a storage of {r.StorageElements} elements; the tensor does not fit its storage");
             }
         }

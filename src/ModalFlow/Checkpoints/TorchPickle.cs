@@ -11,10 +11,11 @@ namespace ModalFlow.Checkpoints;
 public sealed record TorchTensorRecord(string StorageKey, TensorDType DType, long StorageElements, long Offset,
     IReadOnlyList<long> Shape, IReadOnlyList<long> Stride)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>Elements of the view (checked: a record whose sizes overflow throws <see cref="OverflowException"/>).</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
 
-    /// <summary>Elements from <see cref="Offset"/> to the view's last element, inclusive (0 for an empty tensor).</summary>
-    public long Extent => ElementCount == 0 ? 0 : 1 + Shape.Zip(Stride).Sum(p => (p.First - 1) * p.Second);
+    /// <summary>Elements from <see cref="Offset"/> to the view's last element, inclusive (0 for an empty tensor); checked.</summary>
+    public long Extent => ElementCount == 0 ? 0 : checked(1 + Shape.Zip(Stride).Sum(p => checked((p.First - 1) * p.Second)));
 
     /// <summary>Row-major strides of <see cref="Shape"/> (what a contiguous view has).</summary>
     public bool IsContiguous
@@ -369,8 +370,8 @@ internal sealed class TorchPickle
             throw Bad($"_rebuild_tensor_v2 at byte {at} with {Args()}; expected (storage, offset, size tuple, stride tuple, requires_grad, OrderedDict())");
         if (a.Length == 7 && a[6] is not (null or PickleDict { Items.Count: 0 }))
             throw Bad($"_rebuild_tensor_v2 at byte {at} with tensor metadata {Describe(a[6])}; expected none (plain tensors)");
-        if (size.Length != stride.Length || size.Any(x => x is not long v || v < 0) || stride.Any(x => x is not long v || v < 0))
-            throw Bad($"_rebuild_tensor_v2 at byte {at}: size {Describe(size)} and stride {Describe(stride)} must be tuples of non-negative integers of one length");
+        if (size.Length != stride.Length || size.Length > 64 || size.Any(x => x is not long v || v < 0) || stride.Any(x => x is not long v || v < 0))
+            throw Bad($"_rebuild_tensor_v2 at byte {at}: size {Describe(size)} and stride {Describe(stride)} must be tuples of non-negative integers of one length (at most 64 dimensions)");
         if (offset < 0) throw Bad($"_rebuild_tensor_v2 at byte {at}: storage offset {offset} is negative");
         return new TorchTensorRecord(s.Key, s.DType, s.Elements, offset, size.Select(x => (long)x!).ToArray(), stride.Select(x => (long)x!).ToArray());
     }

@@ -68,7 +68,7 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
     {
         options ??= new LoadOptions();
         if (!System.IO.Directory.Exists(dir))
-            throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors and tokenizer files");
+            throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors or pytorch_model*.bin and tokenizer files");
         string? towerDir = null;
         var config = LlavaConfig.LoadWithTowerLocator(dir, id => towerDir = VisionTowerLocator.Locate(dir, id, options.VisionTowerPath));
         // Original LLaVA reads CLIPImageProcessor from the tower's folder; a model folder's own file wins when present.

@@ -10,7 +10,8 @@ namespace ModalFlow.Models;
 /// CLIP vision tower → 2-layer GELU projector → Llama decoder; NeXT adds the learned <c>image_newline</c> and packs
 /// its tiles with <see cref="PackNextFeatures"/>. The module tree uses the llava-hf file key names
 /// (<c>vision_tower.vision_model.*</c>, <c>multi_modal_projector.*</c>, <c>language_model.model.*</c>,
-/// <c>language_model.lm_head.*</c>, <c>image_newline</c>).
+/// <c>language_model.lm_head.*</c>, <c>image_newline</c>); other checkpoint formats (transformers ≥ 4.52, original
+/// LLaVA) reach it through a <see cref="KeyMap"/>.
 /// </summary>
 public sealed class LlavaModel : ExplicitModule
 {

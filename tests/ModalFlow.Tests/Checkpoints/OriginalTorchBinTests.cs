@@ -237,6 +237,12 @@ public sealed class OriginalTorchBinTests : IDisposable
         e = Assert.Throws<InputException>(() => TorchBinFile.Open(P("off.bin")));
         Assert.Contains("v: shape [3], stride [1] at offset 1", e.Message);
 
+        // Sizes whose product overflows int64 (LONG1 in the pickle) are refused, not wrapped around.
+        var overflow = r.Select(x => x.Name == "w" ? x with { Shape = [1L << 40, 1L << 40], Stride = [1, 1] } : x).ToList();
+        TorchSaveWriter.WriteArchive(P("overflow.bin"), TorchSaveWriter.Pickle(overflow, s), s);
+        e = Assert.Throws<InputException>(() => TorchBinFile.Open(P("overflow.bin")));
+        Assert.Contains("w: shape [1099511627776, 1099511627776], stride [1, 1] overflows", e.Message);
+
         // numel beyond 2^31 is pickled as LONG1 and read back exactly.
         var pkl = TorchSaveWriter.Pickle(r, s);
         var patched = Encoding.Latin1.GetString(pkl).Replace("K\u000ct", "\u008a\u0005\u0000\u0000\u0000\u0000\u0001t", StringComparison.Ordinal);
