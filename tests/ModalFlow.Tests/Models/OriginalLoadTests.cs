@@ -353,3 +353,74 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         Assert.Equal(118 - 39 + 8, r.GetProperty("tensors").GetInt32());
     }
 }
+
+/// <summary>
+/// LLaVA-NeXT originals (liuhaotian/llava-v1.6-*, lmms-lab/*) keep the CLIP tower and the newline in the checkpoint:
+/// the tiny NeXT fixture re-saved with <c>model.vision_tower.vision_tower.vision_model.*</c> and <c>model.image_newline</c>
+/// loads bit-identical to the llava-hf load and packs/predicts the same. A sibling CLIP folder supplies only settings.
+/// </summary>
+public sealed class OriginalNextLoadTests
+{
+    private const string Hf = "tiny-llava-next";
+
+    public OriginalNextLoadTests() => TorchRuntime.Initialize();
+
+    private static string OriginalName(string hf) =>
+        hf.StartsWith("vision_tower.vision_model.", StringComparison.Ordinal) ? "model.vision_tower.vision_tower.vision_model." + hf["vision_tower.vision_model.".Length..]
+        : hf == "image_newline" ? "model.image_newline"
+        : hf.StartsWith("language_model.model.", StringComparison.Ordinal) ? "model." + hf["language_model.model.".Length..]
+        : hf.StartsWith("language_model.lm_head.", StringComparison.Ordinal) ? "lm_head." + hf["language_model.lm_head.".Length..]
+        : hf.StartsWith("multi_modal_projector.linear_1.", StringComparison.Ordinal) ? "model.mm_projector.0." + hf["multi_modal_projector.linear_1.".Length..]
+        : hf.StartsWith("multi_modal_projector.linear_2.", StringComparison.Ordinal) ? "model.mm_projector.2." + hf["multi_modal_projector.linear_2.".Length..]
+        : throw new ArgumentException(hf);
+
+    [Fact]
+    public void Original_Next_With_Tower_In_Checkpoint_Loads_Bit_Identical_And_Packs_The_Same()
+    {
+        var root = Directory.CreateTempSubdirectory("mf-orig-next-");
+        try
+        {
+            var hfConfig = JsonNode.Parse(File.ReadAllText(SharedData.Fixture(Hf, "config.json")))!.AsObject();
+            var clip = Directory.CreateDirectory(Path.Combine(root.FullName, "clip-vit-large-patch14-336")).FullName;
+            File.WriteAllText(Path.Combine(clip, "config.json"),
+                new JsonObject { ["model_type"] = "clip", ["vision_config"] = hfConfig["vision_config"]!.DeepClone() }.ToJsonString());
+            var dir = Directory.CreateDirectory(Path.Combine(root.FullName, "llava-v1.6-tiny")).FullName;
+            var j = JsonNode.Parse(File.ReadAllText(SharedData.DataFile("model-configs", "_reconstructed_UNVERIFIED",
+                "liuhaotian__llava-v1.6-vicuna-7b__config.reconstructed.json")))!.AsObject();
+            foreach (var key in new[] { "hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "num_key_value_heads", "vocab_size" })
+                j[key] = hfConfig["text_config"]![key]!.DeepClone();
+            j["mm_hidden_size"] = 32;
+            File.WriteAllText(Path.Combine(dir, "config.json"), j.ToJsonString());
+            File.Copy(SharedData.Fixture(Hf, "tokenizer.model"), Path.Combine(dir, "tokenizer.model"));
+            using (var scope = NewDisposeScope())
+            {
+                using var f = SafetensorsFile.Open(SharedData.Fixture(Hf, "model.safetensors"));
+                TorchSaveWriter.Write(Path.Combine(dir, "pytorch_model.bin"), f.Names.Select(n => (OriginalName(n), f.Load(n))), TorchSaveLayout.Transposed);
+            }
+
+            using var orig = LoadedModel.Load(dir);
+            Assert.Equal((CheckpointFormat.Original, LlavaKind.LlavaNext), (orig.Config.Format, orig.Config.Kind));
+            Assert.Equal(ModalFlow.Vision.AnyresArithmetic.LlavaNext, orig.Folder.AnyresArithmetic);
+            Assert.Equal(clip, orig.Folder.VisionTowerDirectory);   // settings only: it has no weights
+            var hfCfg = LlavaConfig.Load(SharedData.Fixture(Hf));
+            using var hf = LlavaModel.Load(hfCfg, SharedData.Fixture(Hf), ScalarType.Float32, CPU);
+            var a = hf.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            var b = orig.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            Assert.Equal(a.Keys.Order(StringComparer.Ordinal), b.Keys.Order(StringComparer.Ordinal));
+            Assert.Contains("image_newline", a.Keys);
+            foreach (var (name, p) in a) Assert.True(Compare.SameBits(p, b[name]), $"{name} differs");
+
+            using var s2 = NewDisposeScope();
+            var grid = hfCfg.NextGridFor(672, 336, 500, 240);
+            var pixels = randn([grid.Tiles, 3, 336, 336], generator: new Generator(5));
+            var f1 = hf.EncodeNextImage(pixels, grid);
+            var f2 = orig.Model.EncodeNextImage(pixels, grid);
+            Assert.True(Compare.SameBits(f1, f2));
+            long[] ids = [1, 319, 13563, -200, 29871, 13, 3624];
+            using var o1 = hf.LanguageModel.Forward(hf.EmbedSequence(ids, 3, f1));
+            using var o2 = orig.Model.LanguageModel.Forward(orig.Model.EmbedSequence(ids, 3, f2));
+            Assert.True(Compare.SameBits(o1.LastLogits, o2.LastLogits));
+        }
+        finally { root.Delete(true); }
+    }
+}
