@@ -24,6 +24,7 @@ public static class Cli
         root.Options.Add(CommonOptions.Verbose);
         root.Options.Add(CommonOptions.Tokenizer);
         root.Options.Add(CommonOptions.AnyresMode);
+        root.Options.Add(CommonOptions.VisionTower);
         return root;
     }
 

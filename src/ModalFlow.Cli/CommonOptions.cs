@@ -11,7 +11,7 @@ public static class CommonOptions
 {
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Print stack traces with errors", Recursive = true };
 
-    public static Option<string> Model() => new("--model") { Description = "Checkpoint folder (llava-hf: config.json, *.safetensors, tokenizer.model)", Required = true };
+    public static Option<string> Model() => new("--model") { Description = "Checkpoint folder (llava-hf or original LLaVA: config.json, *.safetensors or pytorch_model*.bin, tokenizer.model)", Required = true };
     public static Option<string> Image() => new("--image") { Description = "Image file (JPEG or PNG)", Required = true };
     public static Option<string> Question() => new("--question") { Description = "The question, as in the paper's CSVs", Required = true };
     public static Option<bool> Json() => new("--json") { Description = "Print exactly one JSON object on stdout" };
@@ -45,8 +45,15 @@ public static class CommonOptions
         Recursive = true,
     }.AcceptOnlyFromAmong("transformers", "llava-next");
 
+    public static readonly Option<string?> VisionTower = new("--vision-tower")
+    {
+        Description = "Original LLaVA checkpoints: the CLIP folder mm_vision_tower names (default: a sibling folder named like its last component, e.g. ../clip-vit-large-patch14-336)",
+        Recursive = true,
+    };
+
     public static LoadOptions Load(string dtype, ParseResult? parse = null) => new()
     {
+        VisionTowerPath = parse?.GetValue(VisionTower),
         DType = dtype == "bf16" ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32,
         TokenizerFile = parse?.GetValue(Tokenizer),
         Anyres = parse?.GetValue(AnyresMode) switch

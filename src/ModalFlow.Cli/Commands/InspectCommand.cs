@@ -18,8 +18,12 @@ public static class InspectCommand
             var dir = parse.GetValue(model)!;
             var folder = ModelFolder.Read(dir, CommonOptions.Load("f32", parse));
             var cfg = folder.Config;
-            using var checkpoint = SafetensorsCheckpoint.Open(dir);
-            var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path);
+            using var checkpoint = TensorCheckpoint.Open(dir);
+            var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path, cfg);
+            bool towerInCheckpoint = checkpoint.Contains(map.ToFile(KeyMap.VisionTowerProbe));
+            string? tower = !cfg.IsOriginal ? null
+                : towerInCheckpoint ? "in the checkpoint"
+                : folder.VisionTowerDirectory ?? $"NOT FOUND (mm_vision_tower '{cfg.MmVisionTower}'; pass --vision-tower DIR)";
             var dtypes = checkpoint.Names.GroupBy(n => checkpoint.Info(n).DType.ToString()).ToDictionary(g => g.Key, g => g.Count());
             long parameters = checkpoint.Names.Sum(n => checkpoint.Info(n).ElementCount);
             int? w = null, h = null;
@@ -34,6 +38,8 @@ public static class InspectCommand
             {
                 Folder = Path.GetFullPath(dir),
                 Format = map.Name,
+                WeightFiles = checkpoint.FormatName,
+                VisionTower = tower,
                 Architecture = cfg.Architectures?.FirstOrDefault() ?? cfg.ModelType,
                 Text = new
                 {
@@ -44,7 +50,7 @@ public static class InspectCommand
                 Vision = new
                 {
                     Layers = cfg.Vision.NumHiddenLayers, Hidden = cfg.Vision.HiddenSize, cfg.Vision.ImageSize, cfg.Vision.PatchSize,
-                    FeatureLayer = cfg.VisionFeatureLayer, Strategy = cfg.VisionFeatureSelectStrategy,
+                    FeatureLayer = cfg.VisionFeatureLayer, Strategy = cfg.VisionFeatureSelectStrategy, Settings = cfg.VisionConfigSource,
                 },
                 Tokenizer = new { Kind = folder.Tokenizer.Kind.ToString(), Size = folder.Tokenizer.VocabularySize, folder.Tokenizer.SourcePath },
                 Template = folder.Template.Name,
@@ -58,7 +64,8 @@ public static class InspectCommand
             };
             if (parse.GetValue(json)) { ctx.WriteJson(info); return CliContext.ExitOk; }
             ctx.Out.WriteLine($"{info.Folder}");
-            ctx.Out.WriteLine($"  format        {info.Format} ({info.Architecture})");
+            ctx.Out.WriteLine($"  format        {info.Format} ({info.Architecture}), {info.WeightFiles} files");
+            if (tower is not null) ctx.Out.WriteLine($"  CLIP tower    {tower} (settings: {cfg.VisionConfigSource})");
             ctx.Out.WriteLine($"  text          {info.Text.Layers} layers, hidden {info.Text.Hidden}, {info.Text.Heads} heads / {info.Text.KvHeads} kv (head dim {info.Text.HeadDim}), MLP {info.Text.Intermediate}, vocab {info.Text.Vocab}, rope θ {info.Text.RopeTheta} ({info.Text.RopeScaling})");
             ctx.Out.WriteLine($"  vision        CLIP {info.Vision.Layers} layers, hidden {info.Vision.Hidden}, {info.Vision.ImageSize}px / {info.Vision.PatchSize}px patches, features from hidden state {info.Vision.FeatureLayer} ({info.Vision.Strategy})");
             ctx.Out.WriteLine($"  tokenizer     {info.Tokenizer.Kind}, {info.Tokenizer.Size} tokens ({info.Tokenizer.SourcePath}); template {info.Template}");

@@ -45,6 +45,7 @@ public static class RunCommand
                 Filter = parse.GetValue(filter)!, DType = parse.GetValue(dtype)!, ImageMode = CommonOptions.ParseImageMode(parse.GetValue(mode)!),
                 Engine = CommonOptions.ParseEngine(parse.GetValue(engine)!),
                 TokenizerFile = CommonOptions.Load("f32", parse).TokenizerFile, Anyres = CommonOptions.Load("f32", parse).Anyres,
+                VisionTowerPath = CommonOptions.Load("f32", parse).VisionTowerPath,
             };
             ctx.Err.WriteLine($"run: experiment {o.Experiment.Name} ({o.Experiment.Title}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, filter {o.Filter}, shard {i}/{n}, {o.DType}, engine {o.Engine.ToString().ToLowerInvariant()} → {Path.GetFullPath(o.Out)}");
             var progress = new ProgressPrinter(ctx.Err);

@@ -45,9 +45,9 @@ public sealed record LlamaTextConfig
         _ => [],
     };
 
-    internal void Validate(string file)
+    /// <param name="p">Field prefix in messages: "text_config." (llava-hf) or "" (original LLaVA: top-level keys).</param>
+    internal void Validate(string file, string p = "text_config.")
     {
-        const string p = "text_config.";
         if (ModelType != "llama")
             throw new InputException(file, p + "model_type", $"'{ModelType}' is not supported; expected 'llama' (Llama / Vicuna / Llama-3 decoders)");
         if (HiddenAct != "silu")
@@ -142,6 +142,47 @@ public sealed record ClipVisionConfig
         NumHiddenLayers = 24,
         NumAttentionHeads = 16,
         ProjectionDim = 768,
+    };
+
+    /// <summary>
+    /// The vision settings of a CLIP model folder (an original LLaVA's <c>mm_vision_tower</c>): its config.json is a
+    /// full <c>CLIPConfig</c> (model_type "clip", settings in <c>vision_config</c>) or a <c>CLIPVisionConfig</c>
+    /// (model_type "clip_vision_model"). Null when the folder has no config.json.
+    /// </summary>
+    public static (ClipVisionConfig Config, string File)? LoadFromClipFolder(string dir)
+    {
+        var file = Path.Combine(dir, "config.json");
+        if (!File.Exists(file)) return null;
+        LlavaConfig.ReadText(file, out var text);
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new InputException(file, null, $"is not valid JSON (line {e.LineNumber + 1}): {e.Message}", e); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new InputException(file, null, "expected a JSON object at the top level");
+            string? type = root.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString() : null;
+            JsonElement element;
+            string prefix;
+            if (root.TryGetProperty("vision_config", out var vc) && vc.ValueKind == JsonValueKind.Object && type is null or "clip")
+                (element, prefix) = (vc, "vision_config.");
+            else if (type == "clip_vision_model")
+                (element, prefix) = (root, "");
+            else
+                throw new InputException(file, "model_type",
+                    $"'{type}' with{(root.TryGetProperty("vision_config", out _) ? "" : "out")} vision_config is not a CLIP tower; expected model_type 'clip' with a vision_config block, or 'clip_vision_model'");
+            ClipVisionConfig config;
+            try { config = element.Deserialize<ClipVisionConfig>(Options)!; }
+            catch (JsonException e) { throw new InputException(file, prefix + e.Path?.TrimStart('$', '.'), "has the wrong type: " + e.Message, e); }
+            config.Validate(file);
+            return (config, file);
+        }
+    }
+
+    private static readonly JsonSerializerOptions Options = new()
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     internal void Validate(string file)

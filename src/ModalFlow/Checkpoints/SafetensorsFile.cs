@@ -14,7 +14,7 @@ namespace ModalFlow.Checkpoints;
 /// Loads may run concurrently with each other, not with <see cref="Dispose"/>. As with any mapping, truncating the
 /// file while it is open makes reads of the lost pages fault (SIGBUS); replace checkpoints by writing a new file.
 /// </remarks>
-public sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : ITensorFile
 {
     /// <summary>Bytes moved per copy step; bounds the staging buffer of a converting load.</summary>
     internal const long ChunkBytes = 16L << 20;

@@ -39,6 +39,8 @@ public sealed record RunOptions
     public string? TokenizerFile { get; init; }
     /// <summary>LLaVA-NeXT anyres arithmetic; null = the folder's ecosystem default.</summary>
     public AnyresArithmetic? Anyres { get; init; }
+    /// <summary>Original LLaVA checkpoints: the CLIP folder (null = a sibling named like mm_vision_tower's last component).</summary>
+    public string? VisionTowerPath { get; init; }
 
     public void Validate()
     {
@@ -81,6 +83,7 @@ public static class ExperimentRunner
         using var model = LoadedModel.Load(o.Model, new LoadOptions
         {
             DType = o.DType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, TokenizerFile = o.TokenizerFile, Anyres = o.Anyres,
+            VisionTowerPath = o.VisionTowerPath,
         });
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
             ? model.Folder.PatchMapper(o.ImageMode)

@@ -23,6 +23,13 @@ public sealed record LoadOptions
     /// their users get in Python and what the fixtures hold; original LLaVA folders: LLaVA-NeXT's, what the paper ran).
     /// </summary>
     public AnyresArithmetic? Anyres { get; init; }
+
+    /// <summary>
+    /// Original LLaVA checkpoints: the CLIP folder that <c>mm_vision_tower</c> names (config.json + model.safetensors or
+    /// pytorch_model.bin, <c>vision_model.*</c> names). Null: a sibling folder named like the id's last component
+    /// (see <see cref="VisionTowerLocator"/>). Ignored for llava-hf folders.
+    /// </summary>
+    public string? VisionTowerPath { get; init; }
 }
 
 /// <summary>
@@ -32,6 +39,12 @@ public sealed record LoadOptions
 public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextTokenizer Tokenizer, ImageProcessingOptions ImageOptions,
     bool ImageOptionsFromFile, ConversationTemplate Template)
 {
+    /// <summary>
+    /// Original LLaVA folders: the CLIP folder found for <c>mm_vision_tower</c> (null when none was found; the weights
+    /// may hold the tower themselves). Null for llava-hf folders.
+    /// </summary>
+    public string? VisionTowerDirectory { get; init; }
+
     /// <summary>LLaVA-NeXT: which anyres arithmetic plans this folder's images (see <see cref="LoadOptions.Anyres"/>).</summary>
     public AnyresArithmetic AnyresArithmetic { get; init; } = AnyresArithmetic.Transformers;
 
@@ -55,20 +68,25 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
     {
         options ??= new LoadOptions();
         if (!System.IO.Directory.Exists(dir))
-            throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors and tokenizer files");
-        var config = LlavaConfig.Load(dir);
-        var imageOptions = PreprocessorConfig.Load(dir, config.Vision, out bool fromFile, config.IsNext ? config.ImageGridPinpoints : null);
+            throw new InputException(dir, null, "model folder not found; expected a folder with config.json, *.safetensors or pytorch_model*.bin and tokenizer files");
+        string? towerDir = null;
+        var config = LlavaConfig.LoadWithTowerLocator(dir, id => towerDir = VisionTowerLocator.Locate(dir, id, options.VisionTowerPath));
+        // Original LLaVA reads CLIPImageProcessor from the tower's folder; a model folder's own file wins when present.
+        var imageDir = towerDir is not null && !File.Exists(Path.Combine(dir, PreprocessorConfig.FileName))
+            && File.Exists(Path.Combine(towerDir, PreprocessorConfig.FileName)) ? towerDir : dir;
+        var imageOptions = PreprocessorConfig.Load(imageDir, config.Vision, out bool fromFile, config.IsNext ? config.ImageGridPinpoints : null);
         var tokenizer = TokenizerLoader.Load(dir, options.TokenizerFile);
         if (tokenizer.VocabularySize > config.Text.VocabSize)
-            throw new InputException(Path.Combine(dir, "config.json"), "text_config.vocab_size",
+            throw new InputException(Path.Combine(dir, "config.json"), config.IsOriginal ? "vocab_size" : "text_config.vocab_size",
                 $"{config.Text.VocabSize} is smaller than the tokenizer's {tokenizer.VocabularySize} tokens ({tokenizer.SourcePath})");
         var template = options.Template is { } name
             ? ConversationTemplate.Get(name)
             : tokenizer.Kind == TokenizerKind.Tiktoken ? ConversationTemplate.LlavaLlama3 : ConversationTemplate.VicunaV1;
         return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template)
         {
-            // Only llava-hf folders load today, so their ecosystem's arithmetic is the default.
-            AnyresArithmetic = options.Anyres ?? ModalFlow.Vision.AnyresArithmetic.Transformers,
+            // Each checkpoint's own ecosystem by default: transformers for llava-hf, LLaVA-NeXT's code for originals.
+            AnyresArithmetic = options.Anyres ?? (config.IsOriginal ? ModalFlow.Vision.AnyresArithmetic.LlavaNext : ModalFlow.Vision.AnyresArithmetic.Transformers),
+            VisionTowerDirectory = towerDir,
         };
     }
 
@@ -112,7 +130,7 @@ public sealed class LoadedModel : IDisposable
         options ??= new LoadOptions();
         TorchRuntime.Initialize();
         var folder = ModelFolder.Read(dir, options);
-        var model = LlavaModel.Load(folder.Config, dir, options.DType, options.Device ?? CPU);
+        var model = LlavaModel.Load(folder.Config, dir, options.DType, options.Device ?? CPU, folder.VisionTowerDirectory ?? options.VisionTowerPath);
         return new LoadedModel(folder, model);
     }
 

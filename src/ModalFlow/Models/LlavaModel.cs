@@ -10,7 +10,8 @@ namespace ModalFlow.Models;
 /// CLIP vision tower → 2-layer GELU projector → Llama decoder; NeXT adds the learned <c>image_newline</c> and packs
 /// its tiles with <see cref="PackNextFeatures"/>. The module tree uses the llava-hf file key names
 /// (<c>vision_tower.vision_model.*</c>, <c>multi_modal_projector.*</c>, <c>language_model.model.*</c>,
-/// <c>language_model.lm_head.*</c>, <c>image_newline</c>).
+/// <c>language_model.lm_head.*</c>, <c>image_newline</c>); other checkpoint formats (transformers ≥ 4.52, original
+/// LLaVA) reach it through a <see cref="KeyMap"/>.
 /// </summary>
 public sealed class LlavaModel : ExplicitModule
 {
@@ -61,14 +62,25 @@ public sealed class LlavaModel : ExplicitModule
     }
 
     /// <summary>
-    /// Loads weights from a checkpoint folder (single or sharded safetensors) or one .safetensors file,
-    /// converted to <paramref name="dtype"/> on <paramref name="device"/>; the key format is detected.
+    /// Loads weights from a checkpoint folder (single or sharded safetensors or PyTorch .bin) or one weight file,
+    /// converted to <paramref name="dtype"/> on <paramref name="device"/>; the key names are detected and must match
+    /// the config's format. An original LLaVA checkpoint without the CLIP tower takes it from
+    /// <paramref name="visionTowerPath"/>, else from the folder <see cref="VisionTowerLocator"/> finds beside the model.
     /// </summary>
-    public static LlavaModel Load(LlavaConfig cfg, string checkpointPath, ScalarType dtype, Device device)
+    public static LlavaModel Load(LlavaConfig cfg, string checkpointPath, ScalarType dtype, Device device, string? visionTowerPath = null)
     {
-        using var checkpoint = SafetensorsCheckpoint.Open(checkpointPath);
-        var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path);
-        return Build(cfg, new CheckpointWeightSource(checkpoint, map, dtype, device));
+        using var checkpoint = TensorCheckpoint.Open(checkpointPath);
+        var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path, cfg);
+        if (!cfg.IsOriginal || checkpoint.Contains(map.ToFile(KeyMap.VisionTowerProbe)))
+            return Build(cfg, new CheckpointWeightSource(checkpoint, map, dtype, device));
+
+        // Original LLaVA-1.5: the tower is openai/clip-vit-large-patch14-336's own file (vision_model.* names).
+        var modelDir = Directory.Exists(checkpointPath) ? checkpointPath : Path.GetDirectoryName(Path.GetFullPath(checkpointPath))!;
+        var towerDir = VisionTowerLocator.Locate(modelDir, cfg.MmVisionTower!, visionTowerPath)
+            ?? throw VisionTowerLocator.NotFound(modelDir, cfg.MmVisionTower!);
+        using var tower = TensorCheckpoint.Open(towerDir);
+        return Build(cfg, new CheckpointWeightSource(
+            [new CheckpointPart(tower, KeyMap.ClipFolder, "vision_tower."), new CheckpointPart(checkpoint, map)], dtype, device));
     }
 
     /// <summary>

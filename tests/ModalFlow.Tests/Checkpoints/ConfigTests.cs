@@ -82,7 +82,7 @@ public class ConfigTests
         { "next: pinpoint size", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(new JsonArray(336, 700)); }, "image_grid_pinpoints", "multiples of vision_config.image_size" },
         { "next: pinpoint arity", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(new JsonArray(336)); }, "image_grid_pinpoints", "pairs" },
         { "next: no pinpoints", j => { Next(j); j["image_grid_pinpoints"] = new JsonArray(); }, "image_grid_pinpoints", "is empty" },
-        { "original LLaVA", j => { j["architectures"] = new JsonArray("LlavaLlamaForCausalLM"); j["mm_vision_tower"] = "openai/clip-vit-large-patch14-336"; }, "architectures", "original LLaVA" },
+        { "original LLaVA with llava-hf blocks", j => { j["architectures"] = new JsonArray("LlavaLlamaForCausalLM"); j["mm_vision_tower"] = "openai/clip-vit-large-patch14-336"; }, "text_config", "an original LLaVA config has its settings at the top level" },
         { "unsupported rope", j => j["text_config"]!["rope_scaling"] = new JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 }, "text_config.rope_scaling.rope_type", "yarn" },
         { "text activation", j => j["text_config"]!["hidden_act"] = "gelu", "text_config.hidden_act", "expected 'silu'" },
         { "kv heads", j => j["text_config"]!["num_key_value_heads"] = 3, "text_config.num_key_value_heads", "must divide" },
@@ -139,9 +139,11 @@ public class ConfigTests
     }
 
     [Fact]
-    public void Original_Llava_Checkpoint_Config_Gets_A_Clear_Error()
+    public void Original_Llava_Checkpoint_Config_Is_Recognised_As_The_Original_Format()
     {
-        var e = Assert.Throws<InputException>(() => LlavaConfig.Load(SharedData.DataFile("model-configs", "liuhaotian__llava-v1.5-7b")));
-        Assert.Contains("LlavaLlamaForCausalLM", e.Message);
+        // Formerly refused; parsed since the original format is supported (see OriginalConfigTests).
+        var cfg = LlavaConfig.Load(SharedData.DataFile("model-configs", "liuhaotian__llava-v1.5-7b"));
+        Assert.Equal(CheckpointFormat.Original, cfg.Format);
+        Assert.Equal(CheckpointFormat.LlavaHf, LlavaConfig.Load(SharedData.DataFile("model-configs", "llava-hf__llava-1.5-7b-hf")).Format);
     }
 }

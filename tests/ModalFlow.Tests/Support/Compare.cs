@@ -40,4 +40,13 @@ public static class Compare
         Assert.True(bad == 0, $"{what}: {bad} of {expected.Length} elements differ by more than {atol:E1} (max {max:E3}):{sb}");
         return max;
     }
+
+    /// <summary>Same dtype, same shape and the same bytes (bit-identical, -0.0 and NaN payloads included).</summary>
+    public static bool SameBits(TorchSharp.torch.Tensor expected, TorchSharp.torch.Tensor actual)
+    {
+        if (expected.dtype != actual.dtype || !expected.shape.SequenceEqual(actual.shape)) return false;
+        using var a = expected.cpu().contiguous();
+        using var b = actual.cpu().contiguous();
+        return a.numel() == 0 || a.bytes.SequenceEqual(b.bytes);
+    }
 }
