@@ -110,6 +110,7 @@ public static class KnockoutBenchmark
         var allBlocks = i2q.Concat(q2l).Concat(Sweep(image, last)).Concat(Sweep(last, last)).ToList();
         using (var warm = CleanRun.Create(decoder, Embeds(999))) fast.Run(warm, allBlocks);
         GC.Collect();
+        GC.WaitForPendingFinalizers();
         TorchRuntime.TrimNativeHeap();
         long liveStart = Tensor.TotalCount;
         double rssStart = ProcessMemory.RssMb();
@@ -124,6 +125,7 @@ public static class KnockoutBenchmark
             TorchRuntime.TrimNativeHeap();
         }
         GC.Collect();
+        GC.WaitForPendingFinalizers();
         long liveEnd = Tensor.TotalCount;
         double rssEnd = ProcessMemory.RssMb();
         progress?.Invoke($"memory: {done} knockouts over {sample} samples: RSS {rssStart:F0} → {rssEnd:F0} MB, live tensors {liveStart} → {liveEnd}");

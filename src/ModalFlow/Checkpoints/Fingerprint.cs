@@ -40,7 +40,7 @@ public static class Fingerprint
         // Only when no safetensors are there, which the loader would prefer (keeps llava-hf fingerprints unchanged).
         if (Directory.GetFiles(dir, "*.safetensors").Length == 0)
             foreach (var file in Directory.GetFiles(dir, "*.bin").Order(StringComparer.Ordinal))
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file) + ":" + new FileInfo(file).Length));
+                sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file) + ":" + new FileInfo(file).Length));
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
 }

@@ -1,3 +1,4 @@
+using ModalFlow.Tests.Support;
 using System.Runtime.InteropServices;
 using ModalFlow.Checkpoints;
 using ModalFlow.Platform;
@@ -178,13 +179,13 @@ public sealed class SafetensorsFileTests : IDisposable
         var values = Enumerable.Range(0, 1000).Select(i => i * 0.5f).ToArray();
         var path = new SafetensorsTestWriter().Add("w", "F32", [10, 100], values).Add("b", "BF16", [4], new ushort[] { 0x3F80, 0x4000, 0xBF80, 0 })
             .Write(_dir.File("owned.safetensors"));
-        var before = torch.Tensor.TotalCount;
+        var before = LiveTensors.Count();
 
         var f = SafetensorsFile.Open(path);
         Assert.True(ProcFiles.Mentions(path));
         var w = f.Load("w", torch.ScalarType.Float32, torch.CPU);
         var b = f.Load("b", torch.ScalarType.Float32, torch.CPU);
-        Assert.Equal(before + 2, torch.Tensor.TotalCount);  // the results only: no temporaries left behind
+        Assert.Equal(before + 2, LiveTensors.Count());  // the results only: no temporaries left behind
         f.Dispose();
         f.Dispose();                                         // idempotent
         Assert.Throws<ObjectDisposedException>(() => f.Load("w", torch.ScalarType.Float32, torch.CPU));
@@ -198,7 +199,7 @@ public sealed class SafetensorsFileTests : IDisposable
 
         w.Dispose();
         b.Dispose();
-        Assert.Equal(before, torch.Tensor.TotalCount);
+        Assert.Equal(before, LiveTensors.Count());
     }
 
     [Fact]
@@ -206,7 +207,7 @@ public sealed class SafetensorsFileTests : IDisposable
     {
         var path = new SafetensorsTestWriter().Add("w", "F16", [3], new Half[] { (Half)1, (Half)2, (Half)3 }).Write(_dir.File("scope.safetensors"));
         using var f = SafetensorsFile.Open(path);
-        var before = torch.Tensor.TotalCount;
+        var before = LiveTensors.Count();
         torch.Tensor kept;
         using (var scope = torch.NewDisposeScope())
         {
@@ -214,9 +215,9 @@ public sealed class SafetensorsFileTests : IDisposable
             kept = f.Load("w", torch.ScalarType.Float32, torch.CPU).MoveToOuterDisposeScope();
             _ = f.Load("w", torch.ScalarType.Float32, torch.CPU);   // left to the scope
         }
-        Assert.Equal(before + 1, torch.Tensor.TotalCount);
+        Assert.Equal(before + 1, LiveTensors.Count());
         Assert.Equal([1f, 2f, 3f], kept.data<float>().ToArray());
         kept.Dispose();
-        Assert.Equal(before, torch.Tensor.TotalCount);
+        Assert.Equal(before, LiveTensors.Count());
     }
 }

@@ -27,7 +27,7 @@ public sealed class SafetensorsMemoryTests(ITestOutputHelper output)
     {
         TorchRuntime.Initialize();
         var path = SharedData.Fixture("tiny-llava-1.5", file);
-        var tensorsBefore = torch.Tensor.TotalCount;
+        var tensorsBefore = LiveTensors.Count();
 
         Settle();
         var r0 = ProcFiles.Rss.Now();
@@ -51,7 +51,7 @@ public sealed class SafetensorsMemoryTests(ITestOutputHelper output)
         output.WriteLine($"  dispose file       Δ {r3 - r2}");
         output.WriteLine($"  dispose tensors    Δ {r4 - r3}");
 
-        Assert.Equal(tensorsBefore, torch.Tensor.TotalCount);
+        Assert.Equal(tensorsBefore, LiveTensors.Count());
         // One copy: the anonymous growth is the F32 result, not twice it (a managed byte[] staging copy or an
         // unconverted intermediate would add a second copy). Allocator slack allowed: a quarter plus 4 MiB.
         var anonGrowth = (r2 - r1).Anon;

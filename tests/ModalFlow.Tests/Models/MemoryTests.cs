@@ -23,9 +23,9 @@ public sealed class MemoryTests(TinyLlava15 fx) : IClassFixture<TinyLlava15>
     {
         var c = FixtureCase.Load(TinyLlava15.Name, "dog_jar");
         OneSample(c); // warm-up: lazily created state is not a leak
-        long before = Tensor.TotalCount;
+        long before = LiveTensors.Count();
         for (int i = 0; i < 5; i++) OneSample(c);
-        Assert.Equal(before, Tensor.TotalCount);
+        Assert.Equal(before, LiveTensors.Count());
     }
 
     [Fact]
