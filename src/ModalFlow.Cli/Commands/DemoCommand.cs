@@ -1,73 +1,140 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.CommandLine;
+using System.Text;
+using ModalFlow.Data;
 using ModalFlow.Experiments;
 using ModalFlow.Inference;
 using ModalFlow.Results;
 using ModalFlow.Toy;
-using ModalFlow.Tracing;
 
 namespace ModalFlow.Cli.Commands;
 
 /// <summary>
-/// `modalflow demo`: the main job on embedded material, no network and no external data. Today the model is a
-/// tiny random-weight LLaVA that the command creates (a trained embedded model replaces it later); the demo
-/// shows the whole path: checkpoint folder → paper prompt → predict → knockout sweeps → logit lens.
+/// `modalflow demo`: the main job on embedded material, no network and no external data. The model is the trained
+/// toy LLaVA that ships with ModalFlow (assets/toy): it answers the six toy tasks from the image, so the method's
+/// facts can be checked on it before the paper's four experiments run on its held-out questions.
 /// </summary>
 public static class DemoCommand
 {
-    public const string Question = "Is the square red or blue?";
-
-    private static RunResults ReadResults(string runDir)
-    {
-        using var store = RunStore.Open(Path.Combine(runDir, RunStore.FileName));
-        return store.Results();
-    }
-
     public static Command Create(CliContext ctx)
     {
-        var outDir = new Option<string>("--out") { Description = "Folder for the demo model, image and results", DefaultValueFactory = _ => Path.Combine("out", "demo") };
-        var cmd = new Command("demo", "Run the demo on the embedded model (no network, no external data)") { outDir };
+        var outDir = new Option<string>("--out") { Description = "Folder for results, figures and the report", DefaultValueFactory = _ => Path.Combine("out", "demo") };
+        var model = new Option<string?>("--model") { Description = "Model folder (default: the embedded toy LLaVA)" };
+        var data = new Option<string?>("--data") { Description = "Toy data folder with toy_<Task>.csv and images/ (default: the embedded held-out set)" };
+        var perTask = new Option<int>("--per-task") { Description = "Questions per task for the four experiments", DefaultValueFactory = _ => 16 };
+        var window = new Option<int>("--window") { Description = "Knockout window (layers)", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
+            var sw = Stopwatch.StartNew();
             var dir = Path.GetFullPath(parse.GetValue(outDir)!);
-            var modelDir = Path.Combine(dir, "model");
-            var imagePath = Path.Combine(dir, "scene.png");
+            string? modelOption = parse.GetValue(model), dataOption = parse.GetValue(data);
+            if (modelOption is null || dataOption is null) EmbeddedToy.EnsurePresent();
+            var modelDir = Path.GetFullPath(modelOption ?? EmbeddedToy.ModelDir);
+            var dataDir = Path.GetFullPath(dataOption ?? EmbeddedToy.EvalDir);
+            int n = parse.GetValue(perTask), w = parse.GetValue(window);
+            if (n < 1) throw new InputException(null, "--per-task", $"{n}; expected at least 1");
+            Directory.CreateDirectory(dir);
             ctx.Out.WriteLine($"ModalFlow demo → {dir}");
-            ctx.Out.WriteLine("1/5 creating a tiny LLaVA checkpoint (random weights, LLaVA-1.5 geometry: 576 image tokens) ...");
-            DemoModelBuilder.Create(modelDir);
-            DemoScene.WritePng(imagePath);
-            using var m = LoadedModel.Load(modelDir);
-            ctx.Out.WriteLine($"    {m.Config.Text.NumHiddenLayers} layers, hidden {m.Config.Text.HiddenSize}, vocab {m.Config.Text.VocabSize}, template {m.Template.Name}");
-            ctx.Out.WriteLine($"2/5 predict: \"{Question}\" on {Path.GetFileName(imagePath)}");
-            using var input = PreparedInput.Create(m, imagePath, Question);
-            var p = Predictor.Predict(m, input, 8);
-            ctx.Out.WriteLine($"    answer: {p.Answer}   (random weights: the words mean nothing yet)");
-            ctx.Out.WriteLine($"    first token {p.FirstTokenId} \"{Predictor.TokenString(m.Tokenizer, p.FirstTokenId)}\" p = {p.FirstTokenProb:F4}; {p.NumPositions} positions, question span {input.Layout.Question}");
-            ctx.Out.WriteLine("3/5 attention knockout, window 3, every layer (fast exact engine):");
-            using var clean = CleanRun.Create(m.Model.LanguageModel, input.Embeds);
-            var blocks = BlockDescriptor.PaperBlocks.Select(BlockDescriptor.Parse).ToList();
-            var sweeps = Tracer.Sweep(clean, input.Layout, blocks, 3, KnockoutEngine.Create(KnockoutEngineKind.Fast));
-            ctx.Out.WriteLine("    layer " + string.Join("", sweeps.Select(s => $"{s.Block,16}")));
-            for (int l = 0; l < clean.NumLayers; l++)
-                ctx.Out.WriteLine($"    {l,5} " + string.Join("", sweeps.Select(s => $"{s.Layers[l].RelativeChange,15:F2}%")));
-            ctx.Out.WriteLine("4/5 logit lens of the first answer token at the last position (raw = the paper's, norm = standard):");
-            var lens = LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId]);
-            for (int r = 0; r < lens.Rows; r++) ctx.Out.WriteLine($"    {r,5}  raw {lens.ProbRaw[r, 0],8:F4}  norm {lens.ProbNorm[r, 0],8:F4}");
-            ctx.Out.WriteLine("5/5 the paper's four experiments over a small generated task (window 3, every layer):");
-            var csv = DemoDataset.Write(Path.Combine(dir, "data"));
+
+            IReadOnlyList<ToyTaskProbe> probes;
+            using (var m = LoadedModel.Load(modelDir))
+            {
+                var c = m.Config;
+                ctx.Out.WriteLine($"1/5 model {modelDir}");
+                ctx.Out.WriteLine($"    {c.Text.NumHiddenLayers} decoder layers, hidden {c.Text.HiddenSize}, vision {c.Vision.NumHiddenLayers} layers at " +
+                    $"{c.Vision.ImageSize} px ({m.Folder.ImageTokensFor(c.Vision.ImageSize, c.Vision.ImageSize)} image tokens), template {m.Template.Name}");
+
+                ctx.Out.WriteLine("2/5 predict, one held-out question per task:");
+                foreach (var (task, _) in ToyWorld.Tasks)
+                {
+                    var row = GqaTaskReader.ReadFile(Path.Combine(dataDir, $"toy_{task}.csv")).Rows[0];
+                    using var input = PreparedInput.Create(m, Path.Combine(dataDir, "images", row.ImgId + ".png"), row.Question);
+                    var p = Predictor.Predict(m, input, 4);
+                    ctx.Out.WriteLine($"    {task,-12} {row.ImgId}.png  \"{row.Question}\" → {p.Answer.Trim()} (p = {p.FirstTokenProb:F3}; truth: {row.Answer})");
+                }
+
+                ctx.Out.WriteLine("3/5 what the method must show on a model that uses the image (all held-out questions):");
+                probes = ToyProbe.Run(m, dataDir);
+                foreach (var line in ProbeTable(probes)) ctx.Out.WriteLine("    " + line);
+            }
+
+            ctx.Out.WriteLine($"4/5 the paper's four experiments, {n} questions per task (correct answers only), window {w}:");
+            var runs = new Dictionary<string, List<RunResults>>();
             foreach (var exp in ExperimentDefinition.All)
             {
-                var runDir = Path.Combine(dir, "runs", "exp" + exp.Name);
-                var summary = ExperimentRunner.Run(new RunOptions
+                runs[exp.Name] = [];
+                foreach (var (task, _) in ToyWorld.Tasks)
                 {
-                    Model = modelDir, Task = csv, Images = Path.Combine(dir, "data", "images"), Experiment = exp, Out = runDir,
-                    Window = 3, Filter = "none",
-                });
-                var output = ResultsPipeline.Run(runDir, ReadResults(runDir));
-                ctx.Out.WriteLine($"    exp {exp.Name} ({exp.Title}): {summary.Used} samples, {output.Figures.Count} figure files → {Path.Combine(runDir, "report.md")}");
+                    var runDir = Path.Combine(dir, "runs", $"exp{exp.Name}", task);
+                    var summary = ExperimentRunner.Run(new RunOptions
+                    {
+                        Model = modelDir, Task = Path.Combine(dataDir, $"toy_{task}.csv"), Images = Path.Combine(dataDir, "images"), Experiment = exp,
+                        Out = runDir, Window = w, Limit = n,
+                    });
+                    using var store = RunStore.Open(Path.Combine(runDir, RunStore.FileName));
+                    runs[exp.Name].Add(store.Results());
+                    ctx.Out.WriteLine($"    exp {exp.Name} {task,-12} {summary.Used,3} used, {summary.Excluded,2} excluded  [{sw.Elapsed:mm\\:ss}]");
+                }
             }
-            ctx.Out.WriteLine("done. Try: modalflow predict --model " + modelDir + " --image " + imagePath + " --question \"" + Question + "\"");
+
+            ctx.Out.WriteLine("5/5 figures and reports (six tasks per experiment):");
+            var reports = new List<(ExperimentDefinition Exp, ResultsOutput Output)>();
+            foreach (var exp in ExperimentDefinition.All)
+            {
+                var parts = runs[exp.Name];
+                var all = new RunResults([.. parts.SelectMany(r => r.Knockout)], [.. parts.SelectMany(r => r.Lens)], [.. parts.SelectMany(r => r.Excluded)],
+                    [.. parts.SelectMany(r => r.Malformed)]);
+                var output = ResultsPipeline.Run(Path.Combine(dir, $"exp{exp.Name}"), all);
+                reports.Add((exp, output));
+                ctx.Out.WriteLine($"    exp {exp.Name} ({exp.Title}): {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
+            }
+            var report = Path.Combine(dir, "report.md");
+            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w));
+            ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
         return cmd;
+    }
+
+    /// <summary>The probe table: accuracy against the image-blind baseline, with the image blocked, patch and lens checks.</summary>
+    public static IReadOnlyList<string> ProbeTable(IReadOnlyList<ToyTaskProbe> probes)
+    {
+        var lines = new List<string> { $"{"task",-12} {"n",4} {"accuracy",9} {"blind",7} {"image blocked",14} {"related Δp",11} {"random Δp",10}  answer p by lens row" };
+        foreach (var p in probes)
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{p.Task,-12} {p.Samples,4} {p.Accuracy,9:P1} {p.BlindBaseline,7:P1} {p.AccuracyImageBlocked,14:P1} {p.RelatedChange,10:F1}% {p.RandomChange,9:F1}%  ")
+                + string.Join(' ', p.LensAnswerProb.Select(v => v.ToString("F2", CultureInfo.InvariantCulture))));
+        }
+        return lines;
+    }
+
+    private static string Report(string modelDir, string dataDir, IReadOnlyList<ToyTaskProbe> probes, IReadOnlyList<(ExperimentDefinition Exp, ResultsOutput Output)> reports,
+        string dir, int perTask, int window)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
+        sb.AppendLine($"Model `{modelDir}`, held-out questions `{dataDir}`.").AppendLine();
+        sb.AppendLine("## Checks of the method (all held-out questions)").AppendLine();
+        sb.AppendLine("Accuracy counts the first answer token. *Blind* is the best constant answer (for questions naming two options, " +
+            "always the first or always the second option counts as constant). *Image blocked*: every edge from the image positions to the " +
+            "later positions is blocked in all layers. *Related / random Δp*: mean relative change of the answer probability when the patches " +
+            "of the question's objects, or as many random other patches, are blocked from every later position in all layers. " +
+            "The lens row r is the standard logit lens after r layers (row 0: embeddings).").AppendLine();
+        sb.AppendLine("```");
+        foreach (var line in ProbeTable(probes)) sb.AppendLine(line);
+        sb.AppendLine("```").AppendLine();
+        sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
+        foreach (var (exp, output) in reports)
+        {
+            sb.AppendLine($"### Experiment {exp.Name}: {exp.Title}").AppendLine();
+            sb.AppendLine($"Report: [{Path.GetRelativePath(dir, output.Report)}]({Path.GetRelativePath(dir, output.Report)})").AppendLine();
+            foreach (var f in output.Figures.Where(f => f.Path.EndsWith(".png", StringComparison.Ordinal)))
+                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
+            sb.AppendLine();
+        }
+        return sb.ToString();
     }
 }

@@ -16,16 +16,17 @@ namespace ModalFlow.Toy;
 public sealed record ToyTrainingOptions
 {
     public int Seed { get; init; } = 1;
-    public int TrainPerTask { get; init; } = 400;
+    public int TrainPerTask { get; init; } = 1000;
     public int EvalPerTask { get; init; } = 50;
-    public int Steps { get; init; } = 1500;
-    public int Batch { get; init; } = 24;
+    public int Steps { get; init; } = 4000;
+    public int Batch { get; init; } = 32;
     public double LearningRate { get; init; } = 2e-3;
     public int ImageSize { get; init; } = 112;
     public int VisionHidden { get; init; } = 64;
-    public int VisionLayers { get; init; } = 3;
+    public int VisionLayers { get; init; } = 4;
     public int TextHidden { get; init; } = 96;
     public int TextLayers { get; init; } = 4;
+    public double AuxiliaryWeight { get; init; } = 0.5;
 }
 
 public sealed record ToyTrainingReport(IReadOnlyDictionary<string, double> AccuracyPerTask, double FinalLoss, TimeSpan Elapsed, string ModelDir);
@@ -43,32 +44,52 @@ public static class ToyTrainer
         manual_seed(o.Seed);
         var sw = Stopwatch.StartNew();
         var modelDir = Path.Combine(outDir, "model");
-        var trainFiles = ToyWorld.Write(Path.Combine(outDir, "data", "train"), o.TrainPerTask, o.Seed * 10 + 1, 224);
         var evalFiles = ToyWorld.Write(Path.Combine(outDir, "data", "eval"), o.EvalPerTask, o.Seed * 10 + 2, 224);
         WriteFolder(modelDir, o);
         var folder = ModelFolder.Read(modelDir);
         var pre = folder.ImagePreprocessor(ImageMode.Pad);
+        int grid = o.ImageSize / 14;
 
-        // Pre-tokenise and pre-process the training set once.
-        var samples = new List<(long[] Ids, int Placeholder, long Answer, float[] Pixels)>();
-        foreach (var (_, file) in trainFiles)
+        // The training pool, made in memory once: token ids, pixels, and per-patch truth for the auxiliary loss.
+        var samples = new List<TrainingSample>();
+        var objectWords = ToyWorld.Shapes.Concat(ToyWorld.Shapes.Select(w => w + "s")).Concat(ToyWorld.Colors.Select(c => c.Name))
+            .ToDictionary(w => (long)folder.Tokenizer.EncodeToIds(w).Single(), w => w);
+        foreach (var (task, _) in ToyWorld.Tasks)
         {
-            foreach (var row in GqaTaskReader.ReadFile(file).Rows)
+            var rng0 = new Random(HashCode.Combine(o.Seed * 10 + 1, task.Length, task[0], task[^1]));
+            for (int i = 0; i < o.TrainPerTask; i++)
             {
-                var (_, layout) = PreparedInput.BuildLayout(folder, row.Question);
-                var answer = folder.Tokenizer.EncodeToIds(row.Answer);
-                var img = pre.Preprocess(Path.Combine(Path.GetDirectoryName(file)!, "images", row.ImgId + ".png"));
-                samples.Add((layout.PromptIds.Select(i => (long)i).ToArray(), layout.PlaceholderIndex, answer[0], img.PixelValues));
+                var sample = ToyWorld.Sample(task, rng0, 224);
+                var (_, layout) = PreparedInput.BuildLayout(folder, sample.Question);
+                var answer = folder.Tokenizer.EncodeToIds(sample.Answer);
+                var img = pre.Preprocess(ImageDecoder.Decode(ToyWorld.RenderPng(sample), $"toy {task} {i}"));
+                var owners = ToyWorld.PatchObjects(sample, grid);
+                var patchLabels = owners.SelectMany((k, p) => k < 0 ? new long[] { 0, 0, 0, p % grid }
+                    : [sample.Objects[k].Color + 1, Array.IndexOf(ToyWorld.Shapes, sample.Objects[k].Shape) + 1, sample.Objects[k].Large ? 2 : 1, p % grid]).ToArray();
+                var ids = layout.PromptIds.Select(i => (long)i).ToArray();
+                samples.Add(new(task, ids, layout.PlaceholderIndex, answer[0], img.PixelValues, patchLabels,
+                    Mentions(sample, ids, layout.PlaceholderIndex, grid * grid, objectWords)));
             }
         }
+        log?.Invoke($"{samples.Count} training samples ready, {samples[0].Ids.Length - 1 + grid * grid} positions each  {sw.Elapsed:mm\\:ss}");
         var cfg = folder.Config;
         using var model = LlavaModel.Build(cfg, new RandomWeightSource(o.Seed, ScalarType.Float32, CPU, std: 0.05, headStd: 0.05) { Trainable = true });
-        var parameters = model.parameters().ToList();
+        // Auxiliary head (not saved): each projected patch feature names the colour, shape and size class of the object
+        // on it and its column — the role CLIP pre-training plays for a real LLaVA, here learned jointly so training takes minutes.
+        using var aux = nn.Linear(cfg.Text.HiddenSize, 5 + 5 + 3 + grid);
+        // Second auxiliary head (not saved): at each question word that names a shape or colour, the final hidden state
+        // names the scene object it refers to (colour, shape, cell column, size; all 0 when there is none) — the
+        // question tokens learn to read their object from the image, the region-specific stage the paper reports.
+        using var mentionHead = nn.Linear(cfg.Text.HiddenSize, 5 + 5 + (ToyWorld.Cells + 1) + 3);
+        var parameters = model.parameters().Concat(aux.parameters()).Concat(mentionHead.parameters()).ToList();
         using var optimizer = optim.AdamW(parameters, lr: o.LearningRate, weight_decay: 0.01);
         var rng = new Random(o.Seed);
         long eos = folder.Tokenizer.EosId;
         int side = o.ImageSize;
         double loss = double.NaN;
+        long correctSum = 0, seen = 0;
+        double auxSum = 0;
+        var perTask = new Dictionary<string, (int Correct, int Seen)>();
         for (int step = 0; step < o.Steps; step++)
         {
             using var scope = NewDisposeScope();
@@ -82,7 +103,7 @@ public static class ToyTrainer
             var answerPos = new long[batch.Count];
             for (int i = 0; i < batch.Count; i++)
             {
-                var (ids, ph, ans, _) = batch[i];
+                var (ids, ph, ans) = (batch[i].Ids, batch[i].Placeholder, batch[i].Answer);
                 var withAnswer = ids.Append(ans).ToArray();                                         // teacher-forced answer, then EOS is predicted
                 var e = model.EmbedSequence(withAnswer, ph, features[i])[0];                       // [N+1, D]
                 answerPos[i] = e.shape[0] - 2;
@@ -95,13 +116,41 @@ public static class ToyTrainer
             var atEos = hidden[rows, pos + 1];
             var logits = model.LanguageModel.Unembed(cat([atAnswer, atEos], 0));
             var targets = tensor(batch.Select(b => b.Answer).Concat(Enumerable.Repeat(eos, batch.Count)).ToArray());
-            var l = nn.functional.cross_entropy(logits, targets);
+            var auxLogits = aux.forward(features.reshape(-1, features.shape[2]));
+            var auxTargets = tensor(batch.SelectMany(b => b.PatchLabels).ToArray()).reshape(-1, 4);
+            var auxLoss = Sum(nn.functional.cross_entropy(auxLogits[.., ..5], auxTargets[.., 0]), nn.functional.cross_entropy(auxLogits[.., 5..10], auxTargets[.., 1]),
+                nn.functional.cross_entropy(auxLogits[.., 10..13], auxTargets[.., 2]), nn.functional.cross_entropy(auxLogits[.., 13..], auxTargets[.., 3]));
+            var mentionRows = batch.SelectMany((b, i) => b.Mentions.Select(_ => (long)i)).ToArray();
+            if (mentionRows.Length > 0)
+            {
+                var atMentions = hidden[tensor(mentionRows), tensor(batch.SelectMany(b => b.Mentions.Select(m => m.Position)).ToArray())];
+                var ml = mentionHead.forward(atMentions);
+                var mt = tensor(batch.SelectMany(b => b.Mentions.SelectMany(m => m.Labels)).ToArray()).reshape(-1, 4);
+                auxLoss = Sum(auxLoss, nn.functional.cross_entropy(ml[.., ..5], mt[.., 0]), nn.functional.cross_entropy(ml[.., 5..10], mt[.., 1]),
+                    nn.functional.cross_entropy(ml[.., 10..(10 + ToyWorld.Cells + 1)], mt[.., 2]), nn.functional.cross_entropy(ml[.., (10 + ToyWorld.Cells + 1)..], mt[.., 3]));
+            }
+            var answerLoss = nn.functional.cross_entropy(logits, targets);
+            var l = answerLoss.add(auxLoss, Scalars.Of(o.AuxiliaryWeight));
             optimizer.zero_grad();
             l.backward();
             nn.utils.clip_grad_norm_(parameters, 1.0);
             optimizer.step();
-            loss = l.item<float>();
-            if (step % 100 == 0 || step == o.Steps - 1) log?.Invoke($"step {step,5}  loss {loss:F4}  lr {lr:E2}  {sw.Elapsed:mm\\:ss}");
+            loss = answerLoss.item<float>();
+            auxSum += auxLoss.item<float>();
+            var hits = logits[..batch.Count].argmax(1).eq(targets[..batch.Count]).data<bool>().ToArray();
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var (c, n) = perTask.GetValueOrDefault(batch[i].Task);
+                perTask[batch[i].Task] = (c + (hits[i] ? 1 : 0), n + 1);
+            }
+            correctSum += hits.Count(h => h);
+            seen += batch.Count;
+            if (step % 50 == 0 || step == o.Steps - 1)
+            {
+                log?.Invoke($"step {step,5}  answer loss {loss:F4}  patch loss {auxSum / Math.Max(1, seen / o.Batch):F3}  batch accuracy {(double)correctSum / seen:P1}  lr {lr:E2}  {sw.Elapsed:mm\\:ss}");
+                log?.Invoke("      " + string.Join("  ", perTask.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {(double)kv.Value.Correct / kv.Value.Seen:P0}")));
+                correctSum = 0; seen = 0; auxSum = 0; perTask.Clear();
+            }
         }
         SafetensorsWriter.Write(Path.Combine(modelDir, SafetensorsCheckpoint.SingleFileName),
             model.named_parameters().Select(p => (p.name, (Tensor)p.parameter.detach())), new Dictionary<string, string> { ["format"] = "pt" });
@@ -114,6 +163,13 @@ public static class ToyTrainer
     public static IReadOnlyDictionary<string, double> Evaluate(string modelDir, IReadOnlyDictionary<string, string> files)
     {
         using var m = LoadedModel.Load(modelDir);
+        return Evaluate(m, files);
+    }
+
+    /// <summary>Greedy answers of a loaded model, per task (the full decoded answer must equal the CSV's).</summary>
+    public static IReadOnlyDictionary<string, double> Evaluate(LoadedModel m, IReadOnlyDictionary<string, string> files)
+    {
+        ArgumentNullException.ThrowIfNull(m);
         var result = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var (task, file) in files)
         {
@@ -126,6 +182,37 @@ public static class ToyTrainer
                 if (Predictor.Predict(m, input, 4).Answer.Trim().ToLowerInvariant() == row.Answer) correct++;
             }
             result[task] = (double)correct / rows.Length;
+        }
+        return result;
+    }
+
+    /// <summary>Sum of losses with explicit alphas (TorchSharp's <c>+</c> makes an unrooted temporary Scalar, see <see cref="Scalars"/>).</summary>
+    private static Tensor Sum(params Tensor[] terms) => terms.Skip(1).Aggregate(terms[0], (a, b) => a.add(b, Scalars.One));
+
+    private sealed record TrainingSample(string Task, long[] Ids, int Placeholder, long Answer, float[] Pixels, long[] PatchLabels,
+        IReadOnlyList<(long Position, long[] Labels)> Mentions);
+
+    /// <summary>
+    /// Question words naming a shape (or its plural) or a colour, at their position in the expanded sequence, with the
+    /// object they refer to: colour+1, shape+1, cell column+1, size class (large 2, small 1); zeros when the scene has
+    /// none. A colour shared by two objects names no single object and is skipped.
+    /// </summary>
+    private static List<(long Position, long[] Labels)> Mentions(ToySample sample, long[] ids, int placeholder, int imageTokens,
+        Dictionary<long, string> objectWords)
+    {
+        var result = new List<(long, long[])>();
+        int cell = sample.ImageSize / ToyWorld.Cells;
+        for (int j = placeholder + 1; j < ids.Length; j++)
+        {
+            if (!objectWords.TryGetValue(ids[j], out var word)) continue;
+            var shape = word.TrimEnd('s');
+            var matches = ToyWorld.Shapes.Contains(shape)
+                ? sample.Objects.Where(o => o.Shape == shape).ToList()
+                : sample.Objects.Where(o => o.ColorName == word).ToList();
+            if (matches.Count > 1) continue;
+            long[] labels = matches.Count == 0 ? [0, 0, 0, 0]
+                : [matches[0].Color + 1, Array.IndexOf(ToyWorld.Shapes, matches[0].Shape) + 1, matches[0].X / cell + 1, matches[0].Large ? 2 : 1];
+            result.Add((j + imageTokens - 1, labels));
         }
         return result;
     }

@@ -16,11 +16,6 @@ public static class ToyWorld
     public static readonly (string Name, SKColor Color)[] Colors =
         [("red", new(215, 35, 35)), ("blue", new(35, 70, 215)), ("green", new(35, 165, 70)), ("yellow", new(230, 205, 35))];
 
-    private sealed record Obj(string Shape, int Color, int X, int Y, int Size)
-    {
-        public string ColorName => Colors[Color].Name;
-        public int CenterX => X + Size / 2;
-    }
 
     private static readonly Dictionary<string, string> Headers = new()
     {
@@ -39,7 +34,7 @@ public static class ToyWorld
     [
         .. Shapes, .. Shapes.Select(s => s + "s"), .. Colors.Select(c => c.Name), "what", "color", "is", "the", "which", "shape", "on",
         "side", "of", "picture", "left", "right", "to", "or", "are", "there", "either", "yes", "no", "do", "and", "have", "in",
-        "common", "a", "kind",
+        "common", "a", "kind", "size",
     ];
 
     /// <summary>
@@ -59,10 +54,10 @@ public static class ToyWorld
             {
                 string imgId = (seed * 1_000_000 + imageCounter++).ToString(CultureInfo.InvariantCulture);
                 string qid = "0" + (seed * 1_000_000 + imageCounter).ToString(CultureInfo.InvariantCulture);
-                var row = Generate(task, rng, imageSize);
-                Draw(Path.Combine(images, imgId + ".png"), imageSize, row.Objects, rng);
-                csv.Append(qid).Append(',').Append(imgId).Append(",\"").Append(row.Question.Replace("\"", "\"\"")).Append("\",").Append(row.Answer);
-                foreach (var f in row.Fields) csv.Append(',').Append(f);
+                var sample = Sample(task, rng, imageSize);
+                File.WriteAllBytes(Path.Combine(images, imgId + ".png"), RenderPng(sample));
+                csv.Append(qid).Append(',').Append(imgId).Append(",\"").Append(sample.Question.Replace("\"", "\"\"")).Append("\",").Append(sample.Answer);
+                foreach (var f in sample.Fields) csv.Append(',').Append(f);
                 csv.Append('\n');
             }
             var path = Path.Combine(dir, $"toy_{task}.csv");
@@ -72,9 +67,19 @@ public static class ToyWorld
         return files;
     }
 
-    private sealed record Row(string Question, string Answer, IReadOnlyList<string> Fields, IReadOnlyList<Obj> Objects);
+    private sealed record Row(string Question, string Answer, IReadOnlyList<string> Fields, IReadOnlyList<ToyObject> Objects);
 
-    private static string Box(Obj o) => $"{o.Size},{o.Size},{o.X},{o.Y}";
+    private static string Box(ToyObject o) => $"{o.Size},{o.Size},{o.X},{o.Y}";
+
+    /// <summary>One question of <paramref name="task"/> about a new scene of side <paramref name="size"/> (all draws from <paramref name="rng"/>).</summary>
+    public static ToySample Sample(string task, Random rng, int size)
+    {
+        if (!Tasks.Any(t => t.Task == task)) throw new ArgumentException($"unknown toy task '{task}'; expected one of {string.Join(", ", Tasks.Select(t => t.Task))}", nameof(task));
+        var row = Generate(task, rng, size);
+        byte g = (byte)rng.Next(120, 200);
+        var background = new SKColor(g, (byte)(g + rng.Next(-15, 15)), (byte)(g + rng.Next(-15, 15)));
+        return new ToySample(task, row.Question, row.Answer, row.Fields, row.Objects, size, background);
+    }
 
     private static Row Generate(string task, Random rng, int size)
     {
@@ -108,7 +113,7 @@ public static class ToyWorld
             case "ChooseRel":
                 {
                     var objs = Place(rng, size, 2, distinctShapes: true, separatedX: true);
-                    Obj reference = objs[0], subject = objs[1];
+                    ToyObject reference = objs[0], subject = objs[1];
                     string answer = subject.CenterX < reference.CenterX ? "left" : "right";
                     string other = answer == "left" ? "right" : "left";
                     var (a, b) = Order(rng, "left", "right");
@@ -117,12 +122,12 @@ public static class ToyWorld
                 }
             case "CompareAttr":
                 {
-                    // Two objects sharing exactly one attribute: the colour or the shape.
+                    // GQA's "What do the X and the Y have in common?": two different shapes sharing exactly one attribute,
+                    // their colour or their size, so the answer is in the image only.
                     bool sameColor = rng.Next(2) == 0;
-                    var objs = Place(rng, size, 2, distinctShapes: sameColor, distinctColors: !sameColor);
-                    objs[1] = sameColor ? objs[1] with { Color = objs[0].Color } : objs[1] with { Shape = objs[0].Shape };
-                    string n1 = $"{objs[0].ColorName} {objs[0].Shape}", n2 = $"{objs[1].ColorName} {objs[1].Shape}";
-                    return new($"What do the {n1} and the {n2} have in common?", sameColor ? "color" : "shape",
+                    var objs = Place(rng, size, 2, distinctShapes: true, distinctColors: !sameColor, large: sameColor ? Differ(rng) : Same(rng));
+                    if (sameColor) objs[1] = objs[1] with { Color = objs[0].Color };
+                    return new($"What do the {objs[0].Shape} and the {objs[1].Shape} have in common?", sameColor ? "color" : "size",
                         [objs[0].Shape, "1", objs[1].Shape, "2", I(size), I(size), Box(objs[0]), Box(objs[1])], objs);
                 }
             default: // LogicalObj
@@ -143,63 +148,123 @@ public static class ToyWorld
 
     private static (string, string) Order(Random rng, string a, string b) => rng.Next(2) == 0 ? (a, b) : (b, a);
 
-    private static List<Obj> Place(Random rng, int size, int count, bool distinctShapes = false, bool distinctColors = false, bool separatedX = false)
+    private static bool[] Same(Random rng) { bool l = rng.Next(2) == 0; return [l, l]; }
+
+    private static bool[] Differ(Random rng) { bool l = rng.Next(2) == 0; return [l, !l]; }
+
+    /// <summary>Scenes are a <see cref="Cells"/>×<see cref="Cells"/> grid of cells; each object sits centred in its own cell.</summary>
+    public const int Cells = 4;
+
+    /// <summary>
+    /// Places <paramref name="count"/> objects in distinct cells of the scene's grid, each centred in its cell and small
+    /// (45–60 % of the cell) or large (80–95 %); <paramref name="large"/> fixes the size classes, otherwise they are
+    /// random. With <paramref name="separatedX"/> the first two objects are in different columns. Cells align with
+    /// the vision tower's patches (a cell is 2×2 patches of the toy model), so every object covers the same patches
+    /// wherever it is: the tower learns shapes quickly and the related patches of a box are exactly its cell's.
+    /// </summary>
+    private static List<ToyObject> Place(Random rng, int size, int count, bool distinctShapes = false, bool distinctColors = false, bool separatedX = false,
+        bool[]? large = null)
     {
-        for (int attempt = 0; ; attempt++)
+        int cell = size / Cells;
+        var shapes = Shapes.OrderBy(_ => rng.Next()).ToList();
+        var colors = Enumerable.Range(0, Colors.Length).OrderBy(_ => rng.Next()).ToList();
+        var cells = Enumerable.Range(0, Cells * Cells).OrderBy(_ => rng.Next()).ToList();
+        if (separatedX && cells[1] % Cells == cells[0] % Cells)
+            cells[1] = cells.Skip(2).First(c => c % Cells != cells[0] % Cells);
+        var objs = new List<ToyObject>();
+        for (int k = 0; k < count; k++)
         {
-            var objs = new List<Obj>();
-            var shapes = Shapes.OrderBy(_ => rng.Next()).ToList();
-            var colors = Enumerable.Range(0, Colors.Length).OrderBy(_ => rng.Next()).ToList();
-            for (int k = 0; k < count; k++)
-            {
-                int s = rng.Next(size / 5, size / 3);
-                objs.Add(new Obj(distinctShapes ? shapes[k] : shapes[rng.Next(shapes.Count)], distinctColors ? colors[k] : colors[rng.Next(colors.Count)],
-                    rng.Next(0, size - s), rng.Next(0, size - s), s));
-            }
-            bool overlap = objs.Any(p => objs.Any(q => p != q && p.X < q.X + q.Size && q.X < p.X + p.Size && p.Y < q.Y + q.Size && q.Y < p.Y + p.Size));
-            bool separated = !separatedX || (Math.Abs(objs[0].CenterX - objs[1].CenterX) > size / 6
-                && (objs[0].CenterX < size / 2 - size / 12 || objs[0].CenterX > size / 2 + size / 12));
-            if ((!overlap && separated) || attempt > 1000) return objs;
+            bool isLarge = large?[k] ?? rng.Next(2) == 0;
+            int s = isLarge ? rng.Next(cell * 80 / 100, cell * 95 / 100 + 1) : rng.Next(cell * 45 / 100, cell * 60 / 100 + 1);
+            int cx = cells[k] % Cells * cell, cy = cells[k] / Cells * cell;
+            objs.Add(new ToyObject(distinctShapes ? shapes[k] : shapes[rng.Next(shapes.Count)], distinctColors ? colors[k] : colors[rng.Next(colors.Count)],
+                cx + (cell - s) / 2, cy + (cell - s) / 2, s, isLarge));
         }
+        return objs;
     }
 
-    private static void Draw(string path, int size, IReadOnlyList<Obj> objs, Random rng)
+    /// <summary>The scene as a PNG file's bytes (what <see cref="Write"/> stores).</summary>
+    public static byte[] RenderPng(ToySample sample)
     {
+        using var bitmap = new SKBitmap(sample.ImageSize, sample.ImageSize, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            canvas.Clear(sample.Background);
+            foreach (var o in sample.Objects) DrawObject(canvas, o, Colors[o.Color].Color);
+        }
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>
+    /// Per-patch ground truth on a <paramref name="grid"/>×<paramref name="grid"/> patch grid (row-major): the index of
+    /// the object that covers most of the patch's pixels, or -1 where objects cover less than
+    /// <paramref name="minCover"/> of it. Drawn with the same geometry as the image, so shapes are exact.
+    /// </summary>
+    public static int[] PatchObjects(ToySample sample, int grid, double minCover = 0.15)
+    {
+        int size = sample.ImageSize;
         using var bitmap = new SKBitmap(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using (var canvas = new SKCanvas(bitmap))
         {
-            byte g = (byte)rng.Next(120, 200);
-            canvas.Clear(new SKColor(g, (byte)(g + rng.Next(-15, 15)), (byte)(g + rng.Next(-15, 15))));
-            foreach (var o in objs)
-            {
-                using var paint = new SKPaint { Color = Colors[o.Color].Color, IsAntialias = false };
-                float x = o.X, y = o.Y, s = o.Size;
-                switch (o.Shape)
-                {
-                    case "square": canvas.DrawRect(x, y, s, s, paint); break;
-                    case "circle": canvas.DrawCircle(x + s / 2, y + s / 2, s / 2, paint); break;
-                    default:
-                        using (var p = new SKPath())
-                        {
-                            if (o.Shape == "triangle") { p.MoveTo(x + s / 2, y); p.LineTo(x + s, y + s); p.LineTo(x, y + s); }
-                            else
-                            {
-                                for (int k = 0; k < 10; k++)
-                                {
-                                    double r = k % 2 == 0 ? s / 2.0 : s / 4.5, a = -Math.PI / 2 + k * Math.PI / 5;
-                                    float px = (float)(x + s / 2 + r * Math.Cos(a)), py = (float)(y + s / 2 + r * Math.Sin(a));
-                                    if (k == 0) p.MoveTo(px, py); else p.LineTo(px, py);
-                                }
-                            }
-                            p.Close();
-                            canvas.DrawPath(p, paint);
-                        }
-                        break;
-                }
-            }
+            canvas.Clear(SKColors.Black);
+            for (int k = 0; k < sample.Objects.Count; k++) DrawObject(canvas, sample.Objects[k], new SKColor((byte)(k + 1), 0, 0));
         }
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        using var fs = File.Create(path);
-        data.SaveTo(fs);
+        var counts = new int[grid * grid, sample.Objects.Count + 1];
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+                counts[y * grid / size * grid + x * grid / size, bitmap.GetPixel(x, y).Red]++;
+        var result = new int[grid * grid];
+        for (int p = 0; p < result.Length; p++)
+        {
+            int best = 0, bestCount = 0, total = 0;
+            for (int k = 1; k <= sample.Objects.Count; k++)
+            {
+                total += counts[p, k];
+                if (counts[p, k] > bestCount) (best, bestCount) = (k, counts[p, k]);
+            }
+            total += counts[p, 0];
+            result[p] = bestCount >= minCover * total && bestCount > 0 ? best - 1 : -1;
+        }
+        return result;
+    }
+
+    private static void DrawObject(SKCanvas canvas, ToyObject o, SKColor color)
+    {
+        using var paint = new SKPaint { Color = color, IsAntialias = false };
+        float x = o.X, y = o.Y, s = o.Size;
+        switch (o.Shape)
+        {
+            case "square": canvas.DrawRect(x, y, s, s, paint); break;
+            case "circle": canvas.DrawCircle(x + s / 2, y + s / 2, s / 2, paint); break;
+            default:
+                using (var p = new SKPath())
+                {
+                    if (o.Shape == "triangle") { p.MoveTo(x + s / 2, y); p.LineTo(x + s, y + s); p.LineTo(x, y + s); }
+                    else
+                    {
+                        for (int k = 0; k < 10; k++)
+                        {
+                            double r = k % 2 == 0 ? s / 2.0 : s / 4.5, a = -Math.PI / 2 + k * Math.PI / 5;
+                            float px = (float)(x + s / 2 + r * Math.Cos(a)), py = (float)(y + s / 2 + r * Math.Sin(a));
+                            if (k == 0) p.MoveTo(px, py); else p.LineTo(px, py);
+                        }
+                    }
+                    p.Close();
+                    canvas.DrawPath(p, paint);
+                }
+                break;
+        }
     }
 }
+
+/// <summary>One shape in a toy scene: its kind, colour index into <see cref="ToyWorld.Colors"/>, box and size class.</summary>
+public sealed record ToyObject(string Shape, int Color, int X, int Y, int Size, bool Large)
+{
+    public string ColorName => ToyWorld.Colors[Color].Name;
+    public int CenterX => X + Size / 2;
+}
+
+/// <summary>A toy question with its scene: the CSV fields after the answer (schema of the task) and everything needed to draw it.</summary>
+public sealed record ToySample(string Task, string Question, string Answer, IReadOnlyList<string> Fields, IReadOnlyList<ToyObject> Objects, int ImageSize,
+    SKColor Background);
