@@ -18,9 +18,9 @@ public static class CommonOptions
 
     public static Option<string> ImageMode() => new Option<string>("--image-mode")
     {
-        Description = "pad: LLaVA-1.5 as the paper (expand to square); crop: llava-hf processor (no padding)",
-        DefaultValueFactory = _ => "pad",
-    }.AcceptOnlyFromAmong("pad", "crop");
+        Description = "auto: the folder's own (original LLaVA: its image_aspect_ratio; llava-hf: pad); pad: LLaVA-1.5 as the paper (expand to square); crop: shortest-edge resize + centre crop (llava-hf processor, LLaVA 'square')",
+        DefaultValueFactory = _ => "auto",
+    }.AcceptOnlyFromAmong("auto", "pad", "crop");
 
     public static Option<string> DType() => new Option<string>("--dtype")
     {
@@ -34,7 +34,13 @@ public static class CommonOptions
         DefaultValueFactory = _ => "fast",
     }.AcceptOnlyFromAmong("fast", "naive");
 
-    public static ModalFlow.Vision.ImageMode ParseImageMode(string s) => s == "crop" ? ModalFlow.Vision.ImageMode.Crop : ModalFlow.Vision.ImageMode.Pad;
+    /// <summary>Null for "auto" (the folder decides).</summary>
+    public static ModalFlow.Vision.ImageMode? ParseImageMode(string s) => s switch
+    {
+        "crop" => ModalFlow.Vision.ImageMode.Crop,
+        "pad" => ModalFlow.Vision.ImageMode.Pad,
+        _ => null,
+    };
 
     /// <summary>--tokenizer and --anyres, shared by every command that reads a model folder.</summary>
     public static readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "Explicit tokenizer file (e.g. Meta's Llama-3 tokenizer.model for a folder without one)", Recursive = true };

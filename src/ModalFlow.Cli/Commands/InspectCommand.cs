@@ -56,6 +56,7 @@ public static class InspectCommand
                 Template = folder.Template.Name,
                 ImageProcessing = folder.ImageOptionsFromFile ? "preprocessor_config.json" : "CLIP defaults (no preprocessor_config.json)",
                 Anyres = cfg.IsNext ? folder.AnyresArithmetic.ToString() : null,
+                ImageMode = cfg.IsNext ? "anyres" : cfg.DefaultImageMode.ToString().ToLowerInvariant(),
                 ImageTokens = w is { } iw && h is { } ih ? folder.ImageTokensFor(iw, ih) : cfg.IsNext ? (int?)null : cfg.ImageTokensPerImage,
                 ImageSize = w is null ? null : $"{w}x{h}",
                 WeightDtypes = dtypes,
@@ -71,7 +72,7 @@ public static class InspectCommand
             ctx.Out.WriteLine($"  tokenizer     {info.Tokenizer.Kind}, {info.Tokenizer.Size} tokens ({info.Tokenizer.SourcePath}); template {info.Template}");
             ctx.Out.WriteLine(cfg.IsNext
                 ? $"  images        {info.ImageProcessing}; LLaVA-NeXT anyres ({info.Anyres} arithmetic): " + (info.ImageSize is null ? "tokens depend on the image size (use --image-size WxH)" : $"{info.ImageTokens} image tokens for {info.ImageSize}")
-                : $"  images        {info.ImageProcessing}; {info.ImageTokens} image tokens per image (any size)");
+                : $"  images        {info.ImageProcessing}; image mode {info.ImageMode} (default of --image-mode auto); {info.ImageTokens} image tokens per image (any size)");
             ctx.Out.WriteLine($"  weights       {info.Tensors} tensors, {info.Parameters:N0} parameters, dtypes {string.Join(", ", dtypes.Select(kv => $"{kv.Key}×{kv.Value}"))}");
             return CliContext.ExitOk;
         }));

@@ -103,6 +103,16 @@ public sealed record LlavaConfig
 
     [JsonIgnore] public bool IsNext => Kind == LlavaKind.LlavaNext;
 
+    /// <summary>
+    /// The single-image preprocessing of the folder's own ecosystem: an original LLaVA config says it with
+    /// <c>image_aspect_ratio</c> ("pad": expand to square, the paper's LLaVA-1.5; "square" or absent: LLaVA's plain
+    /// CLIP processor, shortest-edge resize + centre crop); llava-hf folders get pad, the paper's setting (their own
+    /// processor crops: choose it with <c>--image-mode crop</c>). NeXT folders use anyres whatever this says.
+    /// </summary>
+    [JsonIgnore]
+    public ModalFlow.Vision.ImageMode DefaultImageMode =>
+        IsOriginal && !IsNext && (ImageAspectRatio ?? "square") == "square" ? ModalFlow.Vision.ImageMode.Crop : ModalFlow.Vision.ImageMode.Pad;
+
     /// <summary>NeXT pinpoints ([] for LLaVA-1.5, which has none).</summary>
     [JsonIgnore]
     public IReadOnlyList<IReadOnlyList<int>> ImageGridPinpoints => !IsNext ? [] : ImageGridPinpointsRaw ?? DefaultImageGridPinpoints;

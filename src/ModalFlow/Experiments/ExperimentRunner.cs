@@ -31,7 +31,8 @@ public sealed record RunOptions
     public int ShardIndex { get; init; } = 1;
     public int ShardCount { get; init; } = 1;
     public string DType { get; init; } = "f32";
-    public ImageMode ImageMode { get; init; } = ImageMode.Pad;
+    /// <summary>Null: the folder's own (<see cref="LlavaConfig.DefaultImageMode"/>).</summary>
+    public ImageMode? ImageMode { get; init; }
     public KnockoutEngineKind Engine { get; init; } = KnockoutEngineKind.Fast;
     public int MaxNewTokens { get; init; } = 32;
     public int RandomSeed { get; init; }
@@ -69,6 +70,8 @@ public static class ExperimentRunner
     public static RunSummary Run(RunOptions o, Action<RunProgress>? progress = null, CancellationToken ct = default)
     {
         o.Validate();
+        if (o.ImageMode is null) o = o with { ImageMode = LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode };
+        var mode = o.ImageMode.Value;
         var sw = Stopwatch.StartNew();
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
         var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
@@ -86,7 +89,7 @@ public static class ExperimentRunner
             VisionTowerPath = o.VisionTowerPath,
         });
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
-            ? model.Folder.PatchMapper(o.ImageMode)
+            ? model.Folder.PatchMapper(mode)
             : null;
         var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
         var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
@@ -126,7 +129,7 @@ public static class ExperimentRunner
         Window = o.Window,
         Subword = o.Subword,
         Filter = o.Filter,
-        ImageMode = o.ImageMode.ToString().ToLowerInvariant(),
+        ImageMode = (o.ImageMode ?? LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode).ToString().ToLowerInvariant(),
         Engine = o.Engine.ToString().ToLowerInvariant(),
         Anyres = o.Anyres?.ToString() ?? "default",
         Tokenizer = o.TokenizerFile is null ? "" : Fingerprint.OfFile(o.TokenizerFile),
@@ -145,7 +148,7 @@ public static class ExperimentRunner
         if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
         if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
         PreparedInput input;
-        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
+        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode ?? m.Config.DefaultImageMode); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
         using (input)
         {

@@ -31,10 +31,11 @@ public sealed class PreparedInput : IDisposable
     /// <summary>[1, N, D] in the model dtype.</summary>
     public Tensor Embeds { get; }
 
-    public static PreparedInput Create(LoadedModel m, string imagePath, string question, ImageMode mode = ImageMode.Pad)
+    /// <param name="mode">Null: the folder's own (<see cref="LlavaConfig.DefaultImageMode"/>).</param>
+    public static PreparedInput Create(LoadedModel m, string imagePath, string question, ImageMode? mode = null)
     {
         if (m.Config.IsNext) return CreateNext(m, ImageDecoder.Decode(imagePath), question, imagePath);
-        var image = m.ImagePreprocessor(mode).Preprocess(imagePath);
+        var image = m.ImagePreprocessor(mode ?? m.Config.DefaultImageMode).Preprocess(imagePath);
         return Create(m, image, question);
     }
 

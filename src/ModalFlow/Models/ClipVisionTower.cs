@@ -72,7 +72,7 @@ public sealed class ClipVisionTower : ExplicitModule
         var patches = nn.functional.conv2d(x, _patchWeight, strides: [_cfg.PatchSize, _cfg.PatchSize]).flatten(2).transpose(1, 2);
         var cls = _classEmbedding.reshape(1, 1, -1).expand(b, 1, -1);
         var h = cat([cls, patches], 1);                              // [B, 1+P, D]
-        h = h + _positions.weight.unsqueeze(0);
+        h = h.add(_positions.weight.unsqueeze(0), Scalars.One);
         h = _preNorm.Forward(h);
         for (int i = 0; i < hiddenStateIndex; i++) h = _layers[i].Forward(h);
         return h.MoveToOuterDisposeScope();
@@ -131,10 +131,10 @@ public sealed class ClipEncoderLayer : ExplicitModule
         var v = v_proj.Forward(h).view(b, n, _heads, _headDim).transpose(1, 2);
         var probs = matmul(q, k.transpose(-2, -1)).softmax(-1, ScalarType.Float32).to(q.dtype);   // [B, heads, N, N]
         var attn = matmul(probs, v).transpose(1, 2).reshape(b, n, -1);
-        x = x + out_proj.Forward(attn);
+        x = x.add(out_proj.Forward(attn), Scalars.One);
         var m = fc1.Forward(layer_norm2.Forward(x));
         m = _quickGelu ? m * sigmoid(m.mul(Scalars.Of(1.702))) : nn.functional.gelu(m);
-        x = x + fc2.Forward(m);
+        x = x.add(fc2.Forward(m), Scalars.One);
         return x.MoveToOuterDisposeScope();
     }
 }

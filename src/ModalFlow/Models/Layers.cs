@@ -80,7 +80,7 @@ public sealed class RmsNormLayer : WeightModule
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
         var variance = x32.square().mean([-1], keepdim: true);
-        var normed = (x32 * rsqrt(variance.add(Scalars.Of(_eps)))).to(x.dtype);
+        var normed = (x32 * rsqrt(variance.add(Scalars.Of(_eps), Scalars.One))).to(x.dtype);
         return (weight * normed).MoveToOuterDisposeScope();
     }
 }

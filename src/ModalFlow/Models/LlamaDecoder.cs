@@ -263,7 +263,7 @@ public static class Rotary
                     var wavelen = tensor((float)(2 * Math.PI)).div(invFreq);                   // python float / f32 tensor, as transformers
                     var scaled = where(wavelen.gt(Scalars.Of(lowWavelen)), invFreq.div(Scalars.Of(factor)), invFreq);
                     var smooth = tensor((float)oldLen).div(wavelen).sub(Scalars.Of(low)).div(Scalars.Of(high - low));
-                    var smoothed = smooth.neg().add(Scalars.Of(1)).mul(scaled).div(Scalars.Of(factor)) + smooth * scaled;
+                    var smoothed = smooth.neg().add(Scalars.One, Scalars.One).mul(scaled).div(Scalars.Of(factor)).add(smooth * scaled, Scalars.One);
                     var medium = wavelen.ge(Scalars.Of(highWavelen)).logical_and(wavelen.le(Scalars.Of(lowWavelen)));
                     invFreq = where(medium, smoothed, scaled);
                     break;
@@ -282,7 +282,7 @@ public static class Rotary
         var x1 = x[TensorIndex.Ellipsis, ..(int)half];
         var x2 = x[TensorIndex.Ellipsis, (int)half..];
         var rotated = cat([-x2, x1], -1);
-        return (x * rot.Cos + rotated * rot.Sin).MoveToOuterDisposeScope();
+        return (x * rot.Cos).add(rotated * rot.Sin, Scalars.One).MoveToOuterDisposeScope();
     }
 }
 
@@ -337,7 +337,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         }
         var kRep = RepeatKv(kAll);                                                                          // [B, H, p+q, hd]
         var vRep = RepeatKv(vAll);
-        var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))) + mask;                      // [B, H, q, p+q]
+        var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One);                      // [B, H, q, p+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         onPattern?.Invoke(Index, probs);
         var attn = matmul(probs, vRep);                                                                    // [B, H, q, hd]
@@ -362,14 +362,14 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         var prefixScores = matmul(qGrouped, prefixK.transpose(2, 3)).div(scale);                           // [1, KVH, B·rep·q, t0]
         prefixScores = prefixScores.view(_kvHeads, b, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, t0);
         var suffixScores = matmul(qs, RepeatKv(ks).transpose(2, 3)).div(scale);                            // [B, H, q, q]
-        var scores = cat([prefixScores, suffixScores], 3) + mask;                                        // [B, H, q, t0+q]
+        var scores = cat([prefixScores, suffixScores], 3).add(mask, Scalars.One);                                        // [B, H, q, t0+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         var pPrefix = probs[TensorIndex.Ellipsis, ..(int)t0];
         var pSuffix = probs[TensorIndex.Ellipsis, (int)t0..];
         var pGrouped = pPrefix.reshape(b, _kvHeads, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, t0);
         var fromPrefix = matmul(pGrouped, prefixV)                                                       // [1, KVH, B·rep·q, hd]
             .view(_kvHeads, b, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, _headDim);
-        var attn = fromPrefix + matmul(pSuffix, RepeatKv(vs));                                             // [B, H, q, hd]
+        var attn = fromPrefix.add(matmul(pSuffix, RepeatKv(vs)), Scalars.One);                                             // [B, H, q, hd]
         return Finish(h, attn).MoveToOuterDisposeScope();
     }
 
@@ -388,9 +388,9 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     private Tensor Finish(Tensor h, Tensor attn)
     {
         long b = h.shape[0], q = h.shape[1];
-        h = h + o_proj.Forward(attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim));
+        h = h.add(o_proj.Forward(attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim)), Scalars.One);
         var m = post_attention_layernorm.Forward(h);
-        return h + down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m));
+        return h.add(down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m)), Scalars.One);
     }
 
     /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>

@@ -124,6 +124,19 @@ public sealed class OriginalConfigTests
         Assert.Equal(224, LlavaConfig.Parse(j.ToJsonString()).Vision.ImageSize);
     }
 
+    [Theory]
+    [InlineData("pad", ModalFlow.Vision.ImageMode.Pad)]
+    [InlineData("square", ModalFlow.Vision.ImageMode.Crop)]
+    [InlineData(null, ModalFlow.Vision.ImageMode.Crop)]      // LLaVA's default when absent: the plain CLIP processor
+    public void Original_Image_Aspect_Ratio_Chooses_The_Default_Image_Mode(string? aspect, ModalFlow.Vision.ImageMode expected)
+    {
+        var j = Real7bJson();
+        if (aspect is null) j.Remove("image_aspect_ratio"); else j["image_aspect_ratio"] = aspect;
+        Assert.Equal(expected, LlavaConfig.Parse(j.ToJsonString()).DefaultImageMode);
+        // llava-hf folders keep the paper's pad whatever their processor does.
+        Assert.Equal(ModalFlow.Vision.ImageMode.Pad, LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5")).DefaultImageMode);
+    }
+
     public static TheoryData<string, Action<JsonObject>, string, string> BadConfigs => new()
     {
         { "projector linear", j => j["mm_projector_type"] = "linear", "mm_projector_type", "'linear' is not supported; expected 'mlp2x_gelu'" },

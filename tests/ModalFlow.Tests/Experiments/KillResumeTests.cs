@@ -24,7 +24,7 @@ public sealed class KillResumeTests(ITestOutputHelper log) : IDisposable
     ];
 
     /// <summary>Starts the CLI; <paramref name="finished"/> tracks the "k/N" of its progress lines on stderr.</summary>
-    private static Process Start(string[] args, StrongBox<int>? finished = null)
+    private static Process Start(string[] args, StrongBox<int>? finished = null, System.Collections.Concurrent.ConcurrentQueue<string>? stderr = null)
     {
         var psi = new ProcessStartInfo(CliPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -32,6 +32,7 @@ public sealed class KillResumeTests(ITestOutputHelper log) : IDisposable
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, e) =>
         {
+            if (e.Data is not null) stderr?.Enqueue(e.Data);
             var m = e.Data is null ? null : System.Text.RegularExpressions.Regex.Match(e.Data, @"\] (\d+)/\d+ ");
             if (finished is not null && m is { Success: true }) Volatile.Write(ref finished.Value, int.Parse(m.Groups[1].Value));
         };
@@ -48,10 +49,11 @@ public sealed class KillResumeTests(ITestOutputHelper log) : IDisposable
 
         var reference = Path.Combine(_tmp.FullName, "reference");
         var sw = Stopwatch.StartNew();
-        using (var p = Start(Args(reference, images)))
+        var referenceErr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using (var p = Start(Args(reference, images), stderr: referenceErr))
         {
             p.WaitForExit();
-            Assert.Equal(0, p.ExitCode);
+            Assert.True(p.ExitCode == 0, $"reference run exited {p.ExitCode}:\n{string.Join('\n', referenceErr.TakeLast(40))}");
         }
         double fullSeconds = sw.Elapsed.TotalSeconds;
 
@@ -76,10 +78,11 @@ public sealed class KillResumeTests(ITestOutputHelper log) : IDisposable
             log.WriteLine($"kill {kills} (progress seen {progress.Value}): {done} samples committed");
         }
         Assert.True(kills >= 5, $"only {kills} kills landed");
-        using (var p = Start(Args(resumed, images)))
+        var finalErr = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using (var p = Start(Args(resumed, images), stderr: finalErr))
         {
             p.WaitForExit();
-            Assert.Equal(0, p.ExitCode);
+            Assert.True(p.ExitCode == 0, $"final resumed run exited {p.ExitCode}:\n{string.Join('\n', finalErr.TakeLast(40))}");
         }
 
         using var a = RunStore.Open(Path.Combine(reference, RunStore.FileName));
