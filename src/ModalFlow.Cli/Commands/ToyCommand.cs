@@ -21,6 +21,18 @@ public static class ToyCommand
             ctx.Out.WriteLine($"model: {report.ModelDir} (final loss {report.FinalLoss:F4}, {report.Elapsed:mm\\:ss})");
             return CliContext.ExitOk;
         }));
-        return new Command("toy", "The toy VQA world") { train };
+        var dataOut = new Option<string>("--out") { Description = "Folder for toy_<Task>.csv and images/", Required = true };
+        var dataPerTask = new Option<int>("--per-task") { Description = "Questions per task", DefaultValueFactory = _ => 100 };
+        var dataSeed = new Option<int>("--seed") { Description = "Seed (training uses 10·seed+1, the held-out set 10·seed+2)", DefaultValueFactory = _ => 12 };
+        var data = new Command("data", "Write toy questions and images in the paper's CSV schemas (e.g. more held-out questions for demo --data)") { dataOut, dataPerTask, dataSeed };
+        data.SetAction(parse => ctx.Guard(parse, () =>
+        {
+            int n = parse.GetValue(dataPerTask);
+            if (n < 1) throw new InputException(null, "--per-task", $"{n}; expected at least 1");
+            var files = ToyWorld.Write(parse.GetValue(dataOut)!, n, parse.GetValue(dataSeed));
+            foreach (var (task, file) in files) ctx.Out.WriteLine($"{task,-12} {file}");
+            return CliContext.ExitOk;
+        }));
+        return new Command("toy", "The toy VQA world") { train, data };
     }
 }

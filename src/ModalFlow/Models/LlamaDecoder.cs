@@ -169,12 +169,12 @@ public sealed class LlamaDecoder : ExplicitModule
     /// Final normed hidden states of every position [B, N, D] (training: right-padded batches are exact for every
     /// position before the padding, because attention is causal). Gradients flow when parameters are trainable.
     /// </summary>
-    public Tensor ForwardAll(Tensor inputsEmbeds)
+    public Tensor ForwardAll(Tensor inputsEmbeds, Tensor? mask = null)
     {
         using var scope = NewDisposeScope();
         long n = inputsEmbeds.shape[1];
         var rot = RotaryFor(0, n);
-        var causal = Masks.Causal(n, 0, DType, Device);
+        var causal = mask ?? Masks.Causal(n, 0, DType, Device);
         var h = inputsEmbeds.to(DType);
         for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null, null, null).Hidden;
         return FinalNorm(h).MoveToOuterDisposeScope();

@@ -17,8 +17,8 @@ public sealed record ToyTrainingOptions
 {
     public int Seed { get; init; } = 1;
     public int TrainPerTask { get; init; } = 1000;
-    public int EvalPerTask { get; init; } = 50;
-    public int Steps { get; init; } = 4000;
+    public int EvalPerTask { get; init; } = 100;
+    public int Steps { get; init; } = 6000;
     public int Batch { get; init; } = 32;
     public double LearningRate { get; init; } = 2e-3;
     public int ImageSize { get; init; } = 112;
@@ -27,6 +27,10 @@ public sealed record ToyTrainingOptions
     public int TextHidden { get; init; } = 96;
     public int TextLayers { get; init; } = 4;
     public double AuxiliaryWeight { get; init; } = 0.5;
+    /// <summary>Share of training questions seen with every image→text edge blocked (the model keeps a language prior) ...</summary>
+    public double ImageDropout { get; init; } = 0.15;
+    /// <summary>... from this fraction of the steps on (first the tasks are learned from the image, as without it).</summary>
+    public double ImageDropoutFrom { get; init; } = 0.3;
 }
 
 public sealed record ToyTrainingReport(IReadOnlyDictionary<string, double> AccuracyPerTask, double FinalLoss, TimeSpan Elapsed, string ModelDir);
@@ -56,7 +60,7 @@ public static class ToyTrainer
             .ToDictionary(w => (long)folder.Tokenizer.EncodeToIds(w).Single(), w => w);
         foreach (var (task, _) in ToyWorld.Tasks)
         {
-            var rng0 = new Random(HashCode.Combine(o.Seed * 10 + 1, task.Length, task[0], task[^1]));
+            var rng0 = new Random(ToyWorld.StableSeed(o.Seed * 10 + 1, task));
             for (int i = 0; i < o.TrainPerTask; i++)
             {
                 var sample = ToyWorld.Sample(task, rng0, 224);
@@ -89,6 +93,7 @@ public static class ToyTrainer
         double loss = double.NaN;
         long correctSum = 0, seen = 0;
         double auxSum = 0;
+        int logSteps = 0;
         var perTask = new Dictionary<string, (int Correct, int Seen)>();
         for (int step = 0; step < o.Steps; step++)
         {
@@ -109,7 +114,27 @@ public static class ToyTrainer
                 answerPos[i] = e.shape[0] - 2;
                 seqs.Add(nn.functional.pad(e, [0, 0, 0, maxLen - e.shape[0]]));
             }
-            var hidden = model.LanguageModel.ForwardAll(stack(seqs));                              // [B, T, D]
+            // Image dropout: some questions are seen with the text blind to the image (every image→text edge blocked in
+            // all layers), the answer still the target, so the model learns the best image-blind answer — as a real
+            // LLaVA's language model has a prior — instead of undefined behaviour when the image is knocked out.
+            bool dropping = step >= o.ImageDropoutFrom * o.Steps;
+            var blind = batch.Select(_ => dropping && rng.NextDouble() < o.ImageDropout).ToArray();
+            Tensor? mask = null;
+            if (blind.Any(b => b))
+            {
+                int k = (int)features.shape[1];
+                var blocked = new bool[batch.Count * maxLen * maxLen];
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    if (!blind[i]) continue;
+                    int ph = batch[i].Placeholder;
+                    for (int r = ph + k; r < maxLen; r++)
+                        for (int c = ph; c < ph + k; c++) blocked[(i * maxLen + r) * maxLen + c] = true;
+                }
+                mask = Masks.Causal(maxLen, 0, ScalarType.Float32, CPU).expand(batch.Count, 1, maxLen, maxLen)
+                    .masked_fill(tensor(blocked).reshape(batch.Count, 1, maxLen, maxLen), Scalars.Of(Masks.MinValue(ScalarType.Float32)));
+            }
+            var hidden = model.LanguageModel.ForwardAll(stack(seqs), mask);                        // [B, T, D]
             var rows = arange(batch.Count, dtype: ScalarType.Int64);
             var pos = tensor(answerPos);
             var atAnswer = hidden[rows, pos];                                                      // [B, D]
@@ -120,12 +145,13 @@ public static class ToyTrainer
             var auxTargets = tensor(batch.SelectMany(b => b.PatchLabels).ToArray()).reshape(-1, 4);
             var auxLoss = Sum(nn.functional.cross_entropy(auxLogits[.., ..5], auxTargets[.., 0]), nn.functional.cross_entropy(auxLogits[.., 5..10], auxTargets[.., 1]),
                 nn.functional.cross_entropy(auxLogits[.., 10..13], auxTargets[.., 2]), nn.functional.cross_entropy(auxLogits[.., 13..], auxTargets[.., 3]));
-            var mentionRows = batch.SelectMany((b, i) => b.Mentions.Select(_ => (long)i)).ToArray();
+            var seeing = Enumerable.Range(0, batch.Count).Where(i => !blind[i]).ToList();
+            var mentionRows = seeing.SelectMany(i => batch[i].Mentions.Select(_ => (long)i)).ToArray();
             if (mentionRows.Length > 0)
             {
-                var atMentions = hidden[tensor(mentionRows), tensor(batch.SelectMany(b => b.Mentions.Select(m => m.Position)).ToArray())];
+                var atMentions = hidden[tensor(mentionRows), tensor(seeing.SelectMany(i => batch[i].Mentions.Select(m => m.Position)).ToArray())];
                 var ml = mentionHead.forward(atMentions);
-                var mt = tensor(batch.SelectMany(b => b.Mentions.SelectMany(m => m.Labels)).ToArray()).reshape(-1, 4);
+                var mt = tensor(seeing.SelectMany(i => batch[i].Mentions.SelectMany(m => m.Labels)).ToArray()).reshape(-1, 4);
                 auxLoss = Sum(auxLoss, nn.functional.cross_entropy(ml[.., ..5], mt[.., 0]), nn.functional.cross_entropy(ml[.., 5..10], mt[.., 1]),
                     nn.functional.cross_entropy(ml[.., 10..(10 + ToyWorld.Cells + 1)], mt[.., 2]), nn.functional.cross_entropy(ml[.., (10 + ToyWorld.Cells + 1)..], mt[.., 3]));
             }
@@ -137,19 +163,20 @@ public static class ToyTrainer
             optimizer.step();
             loss = answerLoss.item<float>();
             auxSum += auxLoss.item<float>();
+            logSteps++;
             var hits = logits[..batch.Count].argmax(1).eq(targets[..batch.Count]).data<bool>().ToArray();
-            for (int i = 0; i < batch.Count; i++)
+            foreach (int i in seeing)
             {
                 var (c, n) = perTask.GetValueOrDefault(batch[i].Task);
                 perTask[batch[i].Task] = (c + (hits[i] ? 1 : 0), n + 1);
             }
-            correctSum += hits.Count(h => h);
-            seen += batch.Count;
+            correctSum += seeing.Count(i => hits[i]);
+            seen += seeing.Count;
             if (step % 50 == 0 || step == o.Steps - 1)
             {
-                log?.Invoke($"step {step,5}  answer loss {loss:F4}  patch loss {auxSum / Math.Max(1, seen / o.Batch):F3}  batch accuracy {(double)correctSum / seen:P1}  lr {lr:E2}  {sw.Elapsed:mm\\:ss}");
+                log?.Invoke($"step {step,5}  answer loss {loss:F4}  auxiliary loss {auxSum / logSteps:F3}  batch accuracy {(double)correctSum / seen:P1}  lr {lr:E2}  {sw.Elapsed:mm\\:ss}");
                 log?.Invoke("      " + string.Join("  ", perTask.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {(double)kv.Value.Correct / kv.Value.Seen:P0}")));
-                correctSum = 0; seen = 0; auxSum = 0; perTask.Clear();
+                correctSum = 0; seen = 0; auxSum = 0; logSteps = 0; perTask.Clear();
             }
         }
         SafetensorsWriter.Write(Path.Combine(modelDir, SafetensorsCheckpoint.SingleFileName),

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ModalFlow.Data;
 using SkiaSharp;
 
 namespace ModalFlow.Toy;
@@ -38,23 +39,48 @@ public static class ToyWorld
     ];
 
     /// <summary>
-    /// Writes images/ and one CSV per task (toy_&lt;Task&gt;.csv) with <paramref name="perTask"/> rows each into
-    /// <paramref name="dir"/>; the same (seed, perTask, size) gives byte-identical CSVs and pixel-identical images.
+    /// The seed of a task's question stream: stable across processes and machines (FNV-1a of the task name mixed with
+    /// <paramref name="seed"/>; .NET's HashCode is randomised per process and must not be used for this).
     /// </summary>
-    public static IReadOnlyDictionary<string, string> Write(string dir, int perTask, int seed, int imageSize = 224)
+    public static int StableSeed(int seed, string task)
+    {
+        uint h = 2166136261;
+        foreach (char c in task) h = (h ^ c) * 16777619;
+        return (int)((h ^ (uint)seed * 2654435761u) & 0x7FFFFFFF);
+    }
+
+    /// <summary>
+    /// Writes images/ and one CSV per task (toy_&lt;Task&gt;.csv) with <paramref name="perTask"/> rows each into
+    /// <paramref name="dir"/>; the same (seed, perTask, size) gives byte-identical CSVs and pixel-identical images in
+    /// any process. <paramref name="balanced"/> (default) keeps questions so that every answer — and, where the question
+    /// names two options, the true option in first and in second place — occurs equally often (as far as
+    /// <paramref name="perTask"/> divides): a constant answer then scores what chance gives, so the image-blind baseline
+    /// of an evaluation is not a sampling accident.
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Write(string dir, int perTask, int seed, int imageSize = 224, bool balanced = true)
     {
         var images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
         var files = new Dictionary<string, string>();
         int imageCounter = 0;
         foreach (var (task, schema) in Tasks)
         {
-            var rng = new Random(HashCode.Combine(seed, task.Length, task[0], task[^1]));
+            var rng = new Random(StableSeed(seed, task));
             var csv = new StringBuilder(Headers[schema]).Append('\n');
+            int cells = BalanceCells(task);
+            var taken = new Dictionary<string, int>(StringComparer.Ordinal);
             for (int i = 0; i < perTask; i++)
             {
                 string imgId = (seed * 1_000_000 + imageCounter++).ToString(CultureInfo.InvariantCulture);
                 string qid = "0" + (seed * 1_000_000 + imageCounter).ToString(CultureInfo.InvariantCulture);
-                var sample = Sample(task, rng, imageSize);
+                ToySample sample;
+                while (true)
+                {
+                    sample = Sample(task, rng, imageSize);
+                    if (!balanced) break;
+                    // Quota per cell: an even share of the task's rows, rounded up.
+                    string key = BalanceKey(sample);
+                    if (taken.GetValueOrDefault(key) < (perTask + cells - 1) / cells) { taken[key] = taken.GetValueOrDefault(key) + 1; break; }
+                }
                 File.WriteAllBytes(Path.Combine(images, imgId + ".png"), RenderPng(sample));
                 csv.Append(qid).Append(',').Append(imgId).Append(",\"").Append(sample.Question.Replace("\"", "\"\"")).Append("\",").Append(sample.Answer);
                 foreach (var f in sample.Fields) csv.Append(',').Append(f);
@@ -66,6 +92,19 @@ public static class ToyWorld
         }
         return files;
     }
+
+    /// <summary>Answer, and for two-option questions whether the true option is named first.</summary>
+    private static string BalanceKey(ToySample s) => GqaTasks.HasOptions(GqaTasks.SchemaOf(s.Task)!.Value)
+        ? $"{s.Answer}|{s.Question.IndexOf(s.Fields[0], StringComparison.Ordinal) < s.Question.IndexOf(s.Fields[1], StringComparison.Ordinal)}"
+        : s.Answer;
+
+    private static int BalanceCells(string task) => task switch
+    {
+        "ChooseAttr" => Colors.Length * 2,
+        "ChooseCat" => Shapes.Length * 2,
+        "ChooseRel" => 4,
+        _ => 2,
+    };
 
     private sealed record Row(string Question, string Answer, IReadOnlyList<string> Fields, IReadOnlyList<ToyObject> Objects);
 

@@ -107,25 +107,40 @@ public class CliTests
 public class DemoCommandTests
 {
     [Fact]
-    public void Demo_Creates_Its_Model_And_Runs_Predict_Sweeps_And_Lens_Without_Shared_Data()
+    public void Demo_Runs_The_Checks_And_All_Four_Experiments_On_The_Embedded_Toy_Model()
     {
         var dir = Directory.CreateTempSubdirectory("mf-demo-");
         try
         {
-            var (code, stdout, stderr) = CliTests.Run("demo", "--out", dir.FullName);
-            Assert.True(code == 0, stderr);
-            Assert.Contains("answer:", stdout);
-            Assert.Contains("Image->Question", stdout);
-            Assert.True(File.Exists(Path.Combine(dir.FullName, "model", "model.safetensors")));
-            // The created folder is a normal checkpoint: predict on it reproduces the demo's first token.
-            var (code2, json, err2) = CliTests.Run("predict", "--model", Path.Combine(dir.FullName, "model"), "--image",
-                Path.Combine(dir.FullName, "scene.png"), "--question", ModalFlow.Cli.Commands.DemoCommand.Question, "--json", "--max-new-tokens", "2");
+            var (code, stdout, stderr) = CliTests.Run("demo", "--out", dir.FullName, "--per-task", "2");
+            Assert.True(code == 0, stderr + stdout);
+            Assert.Contains("what the method must show", stdout);
+            foreach (var (task, _) in ModalFlow.Toy.ToyWorld.Tasks) Assert.Contains(task, stdout);
+            var report = File.ReadAllText(Path.Combine(dir.FullName, "report.md"));
+            foreach (var exp in ModalFlow.Experiments.ExperimentDefinition.All)
+            {
+                Assert.Contains($"Experiment {exp.Name}", report);
+                var figures = Directory.GetFiles(Path.Combine(dir.FullName, $"exp{exp.Name}", "figures"), "*.png");
+                Assert.NotEmpty(figures);
+                foreach (var f in figures) ModalFlow.Vision.ImageDecoder.Decode(f);
+            }
+            // The demo's first prediction is the ordinary predict path on the embedded folder.
+            var row = ModalFlow.Data.GqaTaskReader.ReadFile(Path.Combine(ModalFlow.Toy.EmbeddedToy.EvalDir, "toy_ChooseAttr.csv")).Rows[0];
+            var (code2, json, err2) = CliTests.Run("predict", "--model", ModalFlow.Toy.EmbeddedToy.ModelDir, "--image",
+                Path.Combine(ModalFlow.Toy.EmbeddedToy.EvalDir, "images", row.ImgId + ".png"), "--question", row.Question, "--json");
             Assert.True(code2 == 0, err2);
             using var doc = System.Text.Json.JsonDocument.Parse(json);
-            var first = doc.RootElement.GetProperty("first_token_id").GetInt64();
-            Assert.Contains($"first token {first} ", stdout);
+            Assert.Contains($"\"{row.Question}\" → {doc.RootElement.GetProperty("answer").GetString()!.Trim()} ", stdout);
         }
         finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void Demo_On_A_Missing_Model_Folder_Names_It()
+    {
+        var (code, _, stderr) = CliTests.Run("demo", "--out", Path.GetTempPath(), "--model", "/nonexistent/toy", "--data", "/nonexistent/data");
+        Assert.Equal(2, code);
+        Assert.Contains("/nonexistent/toy", stderr);
     }
 }
 

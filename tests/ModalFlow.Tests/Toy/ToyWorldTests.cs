@@ -22,8 +22,10 @@ public class ToyWorldTests
                 Assert.Equal(task, read.Task);
                 Assert.Empty(read.Errors);
                 Assert.Equal(24, read.Rows.Length);
-                // Both answers of each binary task occur (a model cannot win by a constant answer alone).
-                Assert.True(read.Rows.Select(r => r.Answer).Distinct().Count() >= 2, $"{task}: one answer only");
+                // Balanced: every answer equally often (within one), so a constant answer scores chance.
+                var counts = read.Rows.GroupBy(r => r.Answer).Select(g => g.Count()).ToList();
+                Assert.True(counts.Count >= 2 && counts.Max() - counts.Min() <= (task is "ChooseAttr" or "ChooseCat" ? 2 : 1), $"{task}: answers {string.Join(",", counts)}");
+                Assert.True(ToyProbe.BlindBaseline(read.Rows) <= 0.55, $"{task}: blind baseline {ToyProbe.BlindBaseline(read.Rows):P0}");
                 foreach (var row in read.Rows)
                 {
                     var img = ImageDecoder.Decode(Path.Combine(dir.FullName, "images", row.ImgId + ".png"));
@@ -77,6 +79,15 @@ public class ToyWorldTests
                 if (row.Answer == "yes") Assert.Contains(row.Object1Name + "s", row.Question);
                 break;
         }
+    }
+
+    [Fact]
+    public void Question_Streams_Are_Seeded_The_Same_In_Every_Process()
+    {
+        // FNV-1a("ChooseAttr") xor 12·2654435761 (mod 2^32), low 31 bits — computed outside .NET. HashCode.Combine would
+        // differ from process to process and silently change the generated worlds.
+        Assert.Equal(1542366607, ToyWorld.StableSeed(12, "ChooseAttr"));
+        Assert.NotEqual(ToyWorld.StableSeed(11, "ChooseAttr"), ToyWorld.StableSeed(12, "ChooseAttr"));
     }
 
     [Fact]
