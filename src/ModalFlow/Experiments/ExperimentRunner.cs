@@ -116,10 +116,22 @@ public static class ExperimentRunner
     public static IReadOnlyList<GqaTaskRow> Slice(IReadOnlyList<GqaTaskRow> rows, int? limit, int shardIndex, int shardCount) =>
         rows.Take(limit ?? int.MaxValue).Where((_, k) => k % shardCount == shardIndex - 1).ToList();
 
+    /// <summary>
+    /// The model folder's fingerprint and, for an original checkpoint whose CLIP tower lives in its own folder, the
+    /// tower's too (a different tower is a different model); llava-hf fingerprints are the folder's alone.
+    /// </summary>
+    public static string CheckpointFingerprint(RunOptions o)
+    {
+        string? tower = null;
+        LlavaConfig.LoadWithTowerLocator(o.Model, id => tower = VisionTowerLocator.Locate(o.Model, id, o.VisionTowerPath));
+        var model = Fingerprint.OfCheckpoint(o.Model);
+        return tower is null ? model : model + "+tower:" + Fingerprint.OfCheckpoint(tower);
+    }
+
     public static RunManifest Manifest(RunOptions o, TaskReadResult data) => new()
     {
         Model = Path.GetFullPath(o.Model),
-        CheckpointFingerprint = Fingerprint.OfCheckpoint(o.Model),
+        CheckpointFingerprint = CheckpointFingerprint(o),
         DType = o.DType,
         Task = data.Task,
         DataFile = Path.GetFullPath(data.File),

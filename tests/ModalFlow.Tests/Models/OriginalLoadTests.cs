@@ -303,6 +303,23 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
     }
 
     [Fact]
+    public void Original_Run_Fingerprint_Covers_The_Separate_Clip_Tower()
+    {
+        ModalFlow.Experiments.RunOptions Options(string model, string? tower = null) => new()
+        {
+            Model = model, Task = "ChooseAttr", Images = ".", Experiment = ModalFlow.Experiments.ExperimentDefinition.All[0], Out = ".", VisionTowerPath = tower,
+        };
+        string sibling = ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(fx.OrigSt));
+        Assert.StartsWith(Fingerprint.OfCheckpoint(fx.OrigSt) + "+tower:", sibling);
+        Assert.EndsWith(Fingerprint.OfCheckpoint(fx.ClipDir), sibling);
+        // Another tower folder (same weights as .bin): another fingerprint, so a run cannot resume across towers.
+        Assert.NotEqual(sibling, ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(fx.OrigSt, fx.ClipBinDir)));
+        // llava-hf folders hold their tower: the folder's fingerprint alone, as before.
+        var hf = SharedData.Fixture(OriginalTinyFolders.Hf);
+        Assert.Equal(Fingerprint.OfCheckpoint(hf), ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(hf)));
+    }
+
+    [Fact]
     public void Original_Missing_And_Unexpected_Tensors_Are_Reported_With_Their_Files()
     {
         var dir = Directory.CreateTempSubdirectory("mf-broken-");
