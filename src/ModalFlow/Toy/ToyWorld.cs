@@ -171,11 +171,13 @@ public static class ToyWorld
                 }
             default: // LogicalObj
                 {
+                    // "yes": one shape that is there and one that is not; "no": the two that are not. Every pair of shapes
+                    // is then equally likely under both answers, so the words alone say nothing about the answer.
                     bool yes = rng.Next(2) == 0;
                     var objs = Place(rng, size, 2, distinctShapes: true);
                     var absent = Shapes.Where(s => objs.All(o => o.Shape != s)).ToList();
-                    string asked1 = yes ? objs[0].Shape : absent[0];
-                    string asked2 = absent[^1];
+                    string asked1 = yes ? objs[rng.Next(objs.Count)].Shape : absent[0];
+                    string asked2 = yes ? absent[rng.Next(absent.Count)] : absent[1];
                     var (a, b) = Order(rng, asked1, asked2);
                     // object1 = the asked shape when present, else an object that is there (its box is the evidence).
                     var evidence = objs.FirstOrDefault(o => o.Shape == asked1) ?? objs[0];

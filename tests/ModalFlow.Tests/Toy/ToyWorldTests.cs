@@ -63,7 +63,11 @@ public class ToyWorldTests
         switch (row.Task)
         {
             case GqaTasks.ChooseAttr: Assert.Equal(ColorAt(row.CentralObjectBox!.Value), row.Answer); break;
-            case GqaTasks.ChooseCat: Assert.Equal(row.CentralObjectName, row.Answer); break;
+            case GqaTasks.ChooseCat:
+                // "Which shape is red, …?": the boxed object has the colour asked about; its category ("shape") is the object name.
+                Assert.Contains($"is {ColorAt(row.CentralObjectBox!.Value)},", row.Question);
+                Assert.Equal(("shape", row.TrueOption), (row.CentralObjectName, row.Answer));
+                break;
             case GqaTasks.QueryAttr: Assert.Equal(Cx(row.CentralObjectBox!.Value) < row.ImageWidth / 2.0 ? "left" : "right", row.Answer); break;
             case GqaTasks.ChooseRel: Assert.Equal(Cx(row.Object2Box!.Value) < Cx(row.Object1Box!.Value) ? "left" : "right", row.Answer); break;
             case GqaTasks.CompareAttr:
