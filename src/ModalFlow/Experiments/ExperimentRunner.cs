@@ -70,8 +70,8 @@ public static class ExperimentRunner
     public static RunSummary Run(RunOptions o, Action<RunProgress>? progress = null, CancellationToken ct = default)
     {
         o.Validate();
-        if (o.ImageMode is null) o = o with { ImageMode = LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode };
-        var mode = o.ImageMode.Value;
+        var mode = ResolveImageMode(o);
+        o = o with { ImageMode = mode };
         var sw = Stopwatch.StartNew();
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
         var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
@@ -128,6 +128,9 @@ public static class ExperimentRunner
         return tower is null ? model : model + "+tower:" + Fingerprint.OfCheckpoint(tower);
     }
 
+    /// <summary>The image mode a run uses: the option, or the folder's own (<see cref="LlavaConfig.DefaultImageMode"/>).</summary>
+    public static ImageMode ResolveImageMode(RunOptions o) => o.ImageMode ?? LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode;
+
     public static RunManifest Manifest(RunOptions o, TaskReadResult data) => new()
     {
         Model = Path.GetFullPath(o.Model),
@@ -141,7 +144,7 @@ public static class ExperimentRunner
         Window = o.Window,
         Subword = o.Subword,
         Filter = o.Filter,
-        ImageMode = (o.ImageMode ?? LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode).ToString().ToLowerInvariant(),
+        ImageMode = ResolveImageMode(o).ToString().ToLowerInvariant(),
         Engine = o.Engine.ToString().ToLowerInvariant(),
         Anyres = o.Anyres?.ToString() ?? "default",
         Tokenizer = o.TokenizerFile is null ? "" : Fingerprint.OfFile(o.TokenizerFile),
@@ -160,7 +163,7 @@ public static class ExperimentRunner
         if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
         if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
         PreparedInput input;
-        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode ?? m.Config.DefaultImageMode); }
+        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
         using (input)
         {

@@ -49,19 +49,26 @@ public static class ToyProbe
                 var allLayers = Enumerable.Range(0, clean.NumLayers).ToArray();
                 var later = PositionSet.Range("After image", layout.Image.End, layout.SeqLen);
                 var imageBlocked = new KnockoutSpec(NamedPositions.Resolve(NamedPositions.Image, layout), later, allLayers, "Image->Text");
-                var blockedLogits = engine.RunLogits(clean, [imageBlocked])[0];
-                if (ArgMax(blockedLogits) == answer) blockedCorrect++;
-                if (clean.Top1Id != answer) continue;
-                correct++;
-
-                var sets = patches.Map(row);
-                var relatedSet = sets.RelatedPositions(layout);
-                var randomSet = sets.RandomPositions(layout.Image.Start, row.QuestionId);
-                if (relatedSet.Count > 0 && randomSet.Count > 0)
+                // One engine call per sample: the image knockout and, for a correct answer, the related / random patch pair
+                // (the fast engine shares the clean prefix between them).
+                bool isCorrect = clean.Top1Id == answer;
+                var specs = new List<KnockoutSpec> { imageBlocked };
+                if (isCorrect)
                 {
-                    var outcomes = engine.Run(clean, [new KnockoutSpec(relatedSet, later, allLayers), new KnockoutSpec(randomSet, later, allLayers)]);
-                    related += 100 * (outcomes[0].P2 - clean.P1) / clean.P1;
-                    random += 100 * (outcomes[1].P2 - clean.P1) / clean.P1;
+                    var sets = patches.Map(row);
+                    var relatedSet = sets.RelatedPositions(layout);
+                    var randomSet = sets.RandomPositions(layout.Image.Start, row.QuestionId);
+                    if (relatedSet.Count > 0 && randomSet.Count > 0)
+                        specs.AddRange([new KnockoutSpec(relatedSet, later, allLayers), new KnockoutSpec(randomSet, later, allLayers)]);
+                }
+                var outcomes = engine.Run(clean, specs);
+                if (outcomes[0].Top1New == answer) blockedCorrect++;
+                if (!isCorrect) continue;
+                correct++;
+                if (outcomes.Count == 3)
+                {
+                    related += 100 * (outcomes[1].P2 - clean.P1) / clean.P1;
+                    random += 100 * (outcomes[2].P2 - clean.P1) / clean.P1;
                     patchSamples++;
                 }
                 var l = LogitLens.Compute(clean, layout.Last, [answer]);
@@ -97,11 +104,4 @@ public static class ToyProbe
     }
 
     private static double Ratio(int a, int b) => b == 0 ? double.NaN : (double)a / b;
-
-    private static long ArgMax(float[] v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
 }
