@@ -27,6 +27,9 @@ public sealed record LlamaTextConfig
     [JsonPropertyName("attention_bias")] public bool AttentionBias { get; init; }
     [JsonPropertyName("mlp_bias")] public bool MlpBias { get; init; }
     [JsonPropertyName("tie_word_embeddings")] public bool TieWordEmbeddings { get; init; }
+
+    /// <summary>Qwen2 decoders: biases on the q/k/v projections only (o_proj has none); set by the family, not read from JSON.</summary>
+    [JsonIgnore] public bool QkvBias { get; init; }
     [JsonPropertyName("bos_token_id")] public int? BosTokenId { get; init; } = 1;
     [JsonPropertyName("eos_token_id")] public JsonElement? EosTokenIdRaw { get; init; }
     [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; init; }
@@ -45,11 +48,16 @@ public sealed record LlamaTextConfig
         _ => [],
     };
 
+    /// <summary>M-RoPE (Qwen2-VL): how the rotary half-dimension is split between the t, h and w position axes; null = 1-D RoPE.</summary>
+    [JsonIgnore] public IReadOnlyList<int>? MropeSection => RopeScaling?.MropeSection;
+
     /// <param name="p">Field prefix in messages: "text_config." (llava-hf) or "" (original LLaVA: top-level keys).</param>
-    internal void Validate(string file, string p = "text_config.")
+    /// <param name="modelTypes">The decoder model types the calling family accepts (default: llama).</param>
+    internal void Validate(string file, string p = "text_config.", params string[] modelTypes)
     {
-        if (ModelType != "llama")
-            throw new InputException(file, p + "model_type", $"'{ModelType}' is not supported; expected 'llama' (Llama / Vicuna / Llama-3 decoders)");
+        if (modelTypes.Length == 0) modelTypes = ["llama"];
+        if (!modelTypes.Contains(ModelType))
+            throw new InputException(file, p + "model_type", $"'{ModelType}' is not supported here; expected {string.Join(" or ", modelTypes.Select(t => $"'{t}'"))}");
         if (HiddenAct != "silu")
             throw new InputException(file, p + "hidden_act", $"'{HiddenAct}' is not supported; expected 'silu'");
         Positive(file, p + "vocab_size", VocabSize);
@@ -67,6 +75,9 @@ public sealed record LlamaTextConfig
         if (!(RmsNormEps > 0)) throw new InputException(file, p + "rms_norm_eps", $"{RmsNormEps} must be > 0");
         if (!(RopeTheta > 0)) throw new InputException(file, p + "rope_theta", $"{RopeTheta} must be > 0");
         RopeScaling?.Validate(file, p + "rope_scaling");
+        if (MropeSection is { } sections && sections.Sum() != HeadDim / 2)
+            throw new InputException(file, p + "rope_scaling.mrope_section",
+                $"[{string.Join(", ", sections)}] sums to {sections.Sum()}; expected head_dim / 2 = {HeadDim / 2}");
     }
 
     internal static void Positive(string file, string field, int value)
@@ -88,14 +99,19 @@ public sealed record RopeScaling
     [JsonPropertyName("low_freq_factor")] public double? LowFreqFactor { get; init; }
     [JsonPropertyName("high_freq_factor")] public double? HighFreqFactor { get; init; }
     [JsonPropertyName("original_max_position_embeddings")] public int? OriginalMaxPositionEmbeddings { get; init; }
+    /// <summary>Qwen2-VL M-RoPE: rotary half-dimension split between the (t, h, w) axes.</summary>
+    [JsonPropertyName("mrope_section")] public IReadOnlyList<int>? MropeSection { get; init; }
 
-    [JsonIgnore] public string Type => RopeType ?? LegacyType ?? "default";
+    /// <summary>"mrope" (Qwen2-VL's original spelling; transformers rewrites it to "default") counts as default.</summary>
+    [JsonIgnore] public string Type => (RopeType ?? LegacyType) switch { null or "mrope" => "default", var t => t };
 
     internal void Validate(string file, string field)
     {
         switch (Type)
         {
             case "default":
+                if (MropeSection is { } m && (m.Count != 3 || m.Any(x => x <= 0)))
+                    throw new InputException(file, field + ".mrope_section", $"[{string.Join(", ", m)}]; expected three positive integers (t, h, w)");
                 return;
             case "linear":
                 if (Factor is not > 0) throw new InputException(file, field + ".factor", "a positive number is required for rope_type 'linear'");

@@ -301,9 +301,9 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         _kvHeads = cfg.NumKeyValueHeads;
         _headDim = cfg.HeadDim;
         var attn = new Group(prefix + "self_attn.");
-        q_proj = attn.Add("q_proj", new Dense(src, prefix + "self_attn.q_proj.", d, (long)_heads * _headDim, cfg.AttentionBias));
-        k_proj = attn.Add("k_proj", new Dense(src, prefix + "self_attn.k_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias));
-        v_proj = attn.Add("v_proj", new Dense(src, prefix + "self_attn.v_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias));
+        q_proj = attn.Add("q_proj", new Dense(src, prefix + "self_attn.q_proj.", d, (long)_heads * _headDim, cfg.AttentionBias || cfg.QkvBias));
+        k_proj = attn.Add("k_proj", new Dense(src, prefix + "self_attn.k_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias || cfg.QkvBias));
+        v_proj = attn.Add("v_proj", new Dense(src, prefix + "self_attn.v_proj.", d, (long)_kvHeads * _headDim, cfg.AttentionBias || cfg.QkvBias));
         o_proj = attn.Add("o_proj", new Dense(src, prefix + "self_attn.o_proj.", (long)_heads * _headDim, d, cfg.AttentionBias));
         var mlp = new Group(prefix + "mlp.");
         gate_proj = mlp.Add("gate_proj", new Dense(src, prefix + "mlp.gate_proj.", d, cfg.IntermediateSize, cfg.MlpBias));
