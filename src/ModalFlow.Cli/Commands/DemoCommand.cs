@@ -41,10 +41,11 @@ public static class DemoCommand
             IReadOnlyList<ToyTaskProbe> probes;
             using (var m = LoadedModel.Load(modelDir))
             {
-                var c = m.Config;
+                var d = m.Folder.Decoder;
                 ctx.Out.WriteLine($"1/5 model {modelDir}");
-                ctx.Out.WriteLine($"    {c.Text.NumHiddenLayers} decoder layers, hidden {c.Text.HiddenSize}, vision {c.Vision.NumHiddenLayers} layers at " +
-                    $"{c.Vision.ImageSize} px ({m.Folder.ImageTokensFor(c.Vision.ImageSize, c.Vision.ImageSize)} image tokens), template {m.Template.Name}");
+                var plan = m.Folder.PlanImage(224, 224);
+                ctx.Out.WriteLine($"    {m.Folder.Variant}: {d.Layers} decoder layers, hidden {d.Hidden}; images {plan.Preprocessing}, " +
+                    $"{plan.Geometry} ({plan.ImageTokens} image tokens); template {m.Template.Name}");
 
                 ctx.Out.WriteLine("2/5 predict, one held-out question per task:");
                 foreach (var (task, _) in ToyWorld.Tasks)

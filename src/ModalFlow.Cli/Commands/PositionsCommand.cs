@@ -23,8 +23,9 @@ public static class PositionsCommand
             var rows = GqaTaskReader.ReadFile(file);
             var id = parse.GetValue(qid)!;
             var row = rows.Find(id) ?? throw new InputException(file, "question_id", $"'{id}' is not in the file (ids are strings: leading zeros matter)");
-            var (_, layout) = PreparedInput.BuildLayout(folder, row.Question, row.ImageWidth, row.ImageHeight, file);
-            var mapper = folder.PatchMapper(CommonOptions.ParseImageMode(parse.GetValue(mode)!) ?? folder.Config.DefaultImageMode);
+            var imageMode = CommonOptions.ParseImageMode(parse.GetValue(mode)!);
+            var (_, layout) = folder.BuildLayout(row.Question, row.ImageWidth, row.ImageHeight, imageMode, file);
+            var mapper = folder.PatchMapper(imageMode);
             var resolver = new TaskPositionResolver(mapper);
             var sets = new SortedDictionary<string, int[]>(StringComparer.Ordinal);
             var problems = new SortedDictionary<string, string>(StringComparer.Ordinal);

@@ -35,8 +35,8 @@ public static class TraceCommand
             if (k < 1) throw new InputException(null, "--window", $"{k}; expected a positive number of layers");
             using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!, parse));
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
-            var prediction = Predictor.Predict(m, input, parse.GetValue(maxNew));
-            using var clean = CleanRun.Create(m.Model.LanguageModel, input.Embeds);
+            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
+            var prediction = Predictor.Predict(m, input, clean, parse.GetValue(maxNew));
             var conditions = Tracer.Sweep(clean, input.Layout, blockList, k, KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!)));
             var lensResult = parse.GetValue(lens) ? LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId]) : null;
             if (parse.GetValue(json))

@@ -94,7 +94,7 @@ public sealed record PatchGrid
 /// <see cref="LlavaImagePreprocessor.ApplyGeometry"/>), kept as the oracle the fast path is tested against.
 /// </para>
 /// </summary>
-public sealed class ObjectPatchMapper
+public sealed class ObjectPatchMapper : IObjectPatchMapper
 {
     /// <summary>The mask's background colour (green).</summary>
     public static readonly Rgb8 Background = new(0, 255, 0);
@@ -196,13 +196,6 @@ public sealed class ObjectPatchMapper
             default:
                 throw new ArgumentOutOfRangeException(nameof(mode), mode, "unknown patch set mode");
         }
-    }
-
-    /// <summary>The patch sets of a task row (its <see cref="GqaTaskRow.PatchBoxes"/> on its image size).</summary>
-    public ObjectPatchSets Map(GqaTaskRow row)
-    {
-        ArgumentNullException.ThrowIfNull(row);
-        return Map(row.ImageWidth, row.ImageHeight, row.PatchBoxes);
     }
 
     /// <summary>The patch sets of <paramref name="boxes"/> on a <paramref name="width"/> x <paramref name="height"/> image (fast exact path).</summary>

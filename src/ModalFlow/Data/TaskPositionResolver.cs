@@ -54,7 +54,7 @@ public sealed class TaskPositionResolver
 
     /// <param name="patches">Needed for the image-patch sets; null when they are not used.</param>
     /// <param name="randomSeed">The seed of <see cref="ObjectPatchSets.RandomName"/> (with the question id).</param>
-    public TaskPositionResolver(ObjectPatchMapper? patches = null, WordSearch wordSearch = WordSearch.Paper, int randomSeed = 0)
+    public TaskPositionResolver(IObjectPatchMapper? patches = null, WordSearch wordSearch = WordSearch.Paper, int randomSeed = 0)
     {
         if (!Enum.IsDefined(wordSearch)) throw new ArgumentOutOfRangeException(nameof(wordSearch), wordSearch, "unknown word search");
         Patches = patches;
@@ -62,7 +62,7 @@ public sealed class TaskPositionResolver
         RandomSeed = randomSeed;
     }
 
-    public ObjectPatchMapper? Patches { get; }
+    public IObjectPatchMapper? Patches { get; }
     public WordSearch WordSearch { get; }
     public int RandomSeed { get; }
 
@@ -219,9 +219,9 @@ public sealed class TaskPositionResolver
             $"task {row.Task} (schema {row.Schema}) has no options, so no {field} set (question_id {row.QuestionId}, line {row.Line})");
     }
 
-    private ObjectPatchMapper RequirePatches(GqaTaskRow row) => Patches
+    private IObjectPatchMapper RequirePatches(GqaTaskRow row) => Patches
         ?? throw new InputException(row.File, "block",
-            "image-patch position sets need an ObjectPatchMapper for the model's image mode; none was given");
+            "image-patch position sets need the model family's patch mapper; none was given");
 
     private static PositionSet Span(string name, TokenSpan span) => PositionSet.Range(name, span.Start, span.End);
 

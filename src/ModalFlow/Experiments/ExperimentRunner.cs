@@ -30,8 +30,11 @@ public sealed record RunOptions
     public int? Limit { get; init; }
     public int ShardIndex { get; init; } = 1;
     public int ShardCount { get; init; } = 1;
+    /// <summary>Compute dtype by name (<see cref="ComputeDTypes"/>): f32, bf16, f16.</summary>
     public string DType { get; init; } = "f32";
-    /// <summary>Null: the folder's own (<see cref="LlavaConfig.DefaultImageMode"/>).</summary>
+    /// <summary>cpu, cuda or cuda:N (<see cref="ComputeDevices"/>).</summary>
+    public string Device { get; init; } = "cpu";
+    /// <summary>LLaVA-1.5 image mode; null: the folder's own (<see cref="ModelFolder.Preprocessing"/>).</summary>
     public ImageMode? ImageMode { get; init; }
     public KnockoutEngineKind Engine { get; init; } = KnockoutEngineKind.Fast;
     public int MaxNewTokens { get; init; } = 32;
@@ -42,12 +45,36 @@ public sealed record RunOptions
     public AnyresArithmetic? Anyres { get; init; }
     /// <summary>Original LLaVA checkpoints: the CLIP folder (null = a sibling named like mm_vision_tower's last component).</summary>
     public string? VisionTowerPath { get; init; }
+    /// <summary>Qwen2-VL smart_resize bounds (null = preprocessor_config.json's).</summary>
+    public int? MinPixels { get; init; }
+    public int? MaxPixels { get; init; }
+
+    /// <summary>
+    /// "keep" (the paper): a knockout whose position set is empty (e.g. Experiment 3 related patches of a box covering the
+    /// whole image) blocks nothing and adds p2 = p1 to its curve; "exclude": such a sample is skipped for the whole run.
+    /// </summary>
+    public string EmptySets { get; init; } = "keep";
+
+    /// <summary>How the model is loaded (dtype, device, tokenizer, family settings).</summary>
+    public LoadOptions LoadOptions() => new()
+    {
+        DType = ComputeDTypes.Parse(DType),
+        Device = ComputeDevices.Parse(Device),
+        TokenizerFile = TokenizerFile,
+        Anyres = Anyres,
+        VisionTowerPath = VisionTowerPath,
+        MinPixels = MinPixels,
+        MaxPixels = MaxPixels,
+    };
 
     public void Validate()
     {
         if (Window < 1) throw new InputException(null, "--window", $"{Window}; expected a positive number of layers");
         if (Subword is not ("first" or "final")) throw new InputException(null, "--subword", $"'{Subword}'; expected first or final");
         if (Filter is not ("correct" or "none")) throw new InputException(null, "--filter", $"'{Filter}'; expected correct or none");
+        if (EmptySets is not ("keep" or "exclude")) throw new InputException(null, "--empty-sets", $"'{EmptySets}'; expected keep or exclude");
+        if (MaxNewTokens < 1) throw new InputException(null, "--max-new-tokens", $"{MaxNewTokens}; expected at least 1");
+        ComputeDTypes.Parse(DType);
         if (Limit is < 1) throw new InputException(null, "--limit", $"{Limit}; expected a positive number of rows");
         if (ShardCount < 1 || ShardIndex < 1 || ShardIndex > ShardCount)
             throw new InputException(null, "--shard", $"{ShardIndex}/{ShardCount}; expected i/n with 1 <= i <= n");
@@ -70,26 +97,22 @@ public static class ExperimentRunner
     public static RunSummary Run(RunOptions o, Action<RunProgress>? progress = null, CancellationToken ct = default)
     {
         o.Validate();
-        var mode = ResolveImageMode(o);
-        o = o with { ImageMode = mode };
+        var load = o.LoadOptions();
+        var folder = ModelFolder.Read(o.Model, load);          // small files only: config, tokenizer, preprocessing
         var sw = Stopwatch.StartNew();
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
         var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
         Directory.CreateDirectory(o.Out);
         using var store = RunStore.Open(Path.Combine(o.Out, RunStore.FileName));
-        store.BeginOrResume(Manifest(o, data));
+        store.BeginOrResume(Manifest(o, data, folder));
         store.RecordRowErrors(data.Errors.Select(e => (e.File, e.Line, e.Field, e.Message)));
         var finished = store.FinishedSamples();
         int alreadyDone = slice.Count(r => finished.Contains((r.Task, r.QuestionId)));
         var todo = slice.Where(r => !finished.Contains((r.Task, r.QuestionId))).ToList();
 
-        using var model = LoadedModel.Load(o.Model, new LoadOptions
-        {
-            DType = o.DType == "bf16" ? ScalarType.BFloat16 : ScalarType.Float32, TokenizerFile = o.TokenizerFile, Anyres = o.Anyres,
-            VisionTowerPath = o.VisionTowerPath,
-        });
+        using var model = folder.Load(load);
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
-            ? model.Folder.PatchMapper(mode)
+            ? folder.PatchMapper(o.ImageMode)
             : null;
         var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
         var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
@@ -116,26 +139,13 @@ public static class ExperimentRunner
     public static IReadOnlyList<GqaTaskRow> Slice(IReadOnlyList<GqaTaskRow> rows, int? limit, int shardIndex, int shardCount) =>
         rows.Take(limit ?? int.MaxValue).Where((_, k) => k % shardCount == shardIndex - 1).ToList();
 
-    /// <summary>
-    /// The model folder's fingerprint and, for an original checkpoint whose CLIP tower lives in its own folder, the
-    /// tower's too (a different tower is a different model); llava-hf fingerprints are the folder's alone.
-    /// </summary>
-    public static string CheckpointFingerprint(RunOptions o)
-    {
-        string? tower = null;
-        LlavaConfig.LoadWithTowerLocator(o.Model, id => tower = VisionTowerLocator.Locate(o.Model, id, o.VisionTowerPath));
-        var model = Fingerprint.OfCheckpoint(o.Model);
-        return tower is null ? model : model + "+tower:" + Fingerprint.OfCheckpoint(tower);
-    }
-
-    /// <summary>The image mode a run uses: the option, or the folder's own (<see cref="LlavaConfig.DefaultImageMode"/>).</summary>
-    public static ImageMode ResolveImageMode(RunOptions o) => o.ImageMode ?? LlavaConfig.Load(o.Model, o.VisionTowerPath).DefaultImageMode;
-
-    public static RunManifest Manifest(RunOptions o, TaskReadResult data) => new()
+    public static RunManifest Manifest(RunOptions o, TaskReadResult data, ModelFolder folder) => new()
     {
         Model = Path.GetFullPath(o.Model),
-        CheckpointFingerprint = CheckpointFingerprint(o),
+        Family = folder.Family.Name,
+        CheckpointFingerprint = folder.Fingerprint(),
         DType = o.DType,
+        Device = o.Device,
         Task = data.Task,
         DataFile = Path.GetFullPath(data.File),
         DataFingerprint = Fingerprint.OfFile(data.File),
@@ -144,9 +154,10 @@ public static class ExperimentRunner
         Window = o.Window,
         Subword = o.Subword,
         Filter = o.Filter,
-        ImageMode = ResolveImageMode(o).ToString().ToLowerInvariant(),
+        EmptySets = o.EmptySets,
+        MaxNewTokens = o.MaxNewTokens,
+        Preprocessing = folder.Preprocessing(o.ImageMode),
         Engine = o.Engine.ToString().ToLowerInvariant(),
-        Anyres = o.Anyres?.ToString() ?? "default",
         Tokenizer = o.TokenizerFile is null ? "" : Fingerprint.OfFile(o.TokenizerFile),
         Limit = o.Limit,
         ShardIndex = o.ShardIndex,
@@ -167,7 +178,10 @@ public static class ExperimentRunner
         catch (InputException e) { Exclude("bad input", e.Message); return; }
         using (input)
         {
-            var prediction = Predictor.Predict(m, input, o.MaxNewTokens);
+            // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
+            // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
+            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
+            var prediction = Predictor.Predict(m, input, clean, o.MaxNewTokens);
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
             {
@@ -177,37 +191,54 @@ public static class ExperimentRunner
             var answerTokens = prediction.AnswerTokenIds;
             if (answerTokens.Count == 0) { Exclude("empty answer", "the model produced end-of-sequence first"); return; }
 
-            // First sub-word: the clean greedy token at the prompt's last position. Final sub-word: the answer
-            // teacher-forced up to its last token, whose probability is then tracked at the new last position.
-            var decoder = m.Model.LanguageModel;
-            Tensor embeds = input.Embeds;
-            int last = input.Layout.Last;
-            long target = answerTokens[0];
-            if (o.Subword == "final" && answerTokens.Count > 1)
+            // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
+            // new last position (a second clean pass over the longer sequence).
+            using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens) : null;
+            var run = final ?? clean;
+            int last = (int)run.SeqLen - 1;
+            long target = run.TargetTokenId;
+
+            var sets = new Dictionary<string, PositionSet>(StringComparer.Ordinal);
+            PositionSet Resolve(string name, SequenceLayout layout)
             {
-                var prefix = tensor(answerTokens.Take(answerTokens.Count - 1).ToArray(), dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(0);
-                embeds = cat([input.Embeds, decoder.Embed(prefix)], 1);
-                last = (int)embeds.shape[1] - 1;
-                target = answerTokens[^1];
+                if (sets.TryGetValue(name, out var known)) return known;
+                return sets[name] = name == NamedPositions.Last ? PositionSet.Of(NamedPositions.Last, [last]) : resolver.Resolve(name, row, layout);
             }
-            using var clean = CleanRun.Create(decoder, embeds, target);
-            PositionSet Resolve(string name, SequenceLayout layout) =>
-                name == NamedPositions.Last ? PositionSet.Of(NamedPositions.Last, [last]) : resolver.Resolve(name, row, layout);
+            try
+            {
+                foreach (var b in blocks) { Resolve(b.Source, input.Layout); Resolve(b.Target, input.Layout); }
+            }
+            catch (InputException e) { Exclude("position set", e.Message); return; }
+            var empty = sets.Where(kv => kv.Value.Count == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+            if (empty.Count > 0 && o.EmptySets == "exclude")
+            {
+                Exclude("empty position set", $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
+                return;
+            }
 
             var rows = new List<KnockoutRow>();
             if (blocks.Count > 0)
             {
-                IReadOnlyList<ConditionResult> sweeps;
-                try { sweeps = Tracer.Sweep(clean, input.Layout, blocks, o.Window, engine, Resolve); }
-                catch (InputException e) { Exclude("position set", e.Message); return; }
+                var sweeps = Tracer.Sweep(run, input.Layout, blocks, o.Window, engine, Resolve);
                 foreach (var c in sweeps)
                     foreach (var l in c.Layers)
                         rows.Add(new KnockoutRow(row.Task, row.QuestionId, row.ImgId, row.Answer, predicted, row.Question, o.Experiment.Name,
-                            c.Block, c.Window, l.Layer, string.Join(" ", l.WindowLayers), o.Subword, target, clean.P1, l.P2, l.LogProb2, l.RelativeChange, l.Top1New));
+                            c.Block, c.Window, l.Layer, string.Join(" ", l.WindowLayers), o.Subword, target, run.P1, l.P2, l.LogProb2, l.RelativeChange, l.Top1New));
             }
             var lensRows = o.Experiment.Lens ? Lens(m, clean, input.Layout.Last, row, predicted) : [];
             store.CommitSample(row.Task, row.QuestionId, rows, lensRows);
         }
+    }
+
+    /// <summary>The clean run of the prompt followed by the answer's tokens but its last, tracking the last token.</summary>
+    private static CleanRun FinalSubwordRun(LoadedModel m, PreparedInput input, IReadOnlyList<long> answerTokens)
+    {
+        using var scope = NewDisposeScope();
+        var decoder = m.Decoder;
+        int extra = answerTokens.Count - 1;
+        var prefix = tensor(answerTokens.Take(extra).ToArray(), dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(0);
+        var embeds = cat([input.Embeds, decoder.Embed(prefix)], 1);
+        return CleanRun.Create(decoder, embeds, input.Positions.Append(extra), answerTokens[^1]);
     }
 
     /// <summary>

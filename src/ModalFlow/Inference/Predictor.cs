@@ -1,5 +1,6 @@
 using ModalFlow.Models;
 using ModalFlow.Text;
+using ModalFlow.Tracing;
 
 namespace ModalFlow.Inference;
 
@@ -11,17 +12,41 @@ public sealed record Prediction(string Answer, IReadOnlyList<long> AnswerTokenId
 
 public static class Predictor
 {
+    /// <summary>Greedy answer with its own clean forward (`predict`).</summary>
     public static Prediction Predict(LoadedModel m, PreparedInput input, int maxNewTokens = 128, int topK = 5)
     {
-        if (maxNewTokens < 1) throw new InputException(null, "--max-new-tokens", $"{maxNewTokens}; expected at least 1");
-        var eos = m.Config.Text.EosTokenIds.Select(i => (long)i).Append(m.Tokenizer.EosId).Distinct().ToArray();
-        var result = Generation.Greedy(m.Model.LanguageModel, input.Embeds, maxNewTokens, eos);
-        var probs = result.FirstTokenProbs;
+        CheckMaxNewTokens(maxNewTokens);
+        var result = Generation.Greedy(m.Decoder, input.Embeds, input.Positions, maxNewTokens, m.EosTokenIds.ToArray());
+        return Build(m, input, result.TokenIds, result.FirstTokenProbs, topK);
+    }
+
+    /// <summary>
+    /// Greedy answer continuing from a clean run of the same prompt: its last-position distribution is the first
+    /// token's, and decoding goes on from a fork of its KV cache, so the prompt's forward runs once per sample.
+    /// </summary>
+    public static Prediction Predict(LoadedModel m, PreparedInput input, CleanRun clean, int maxNewTokens = 128, int topK = 5)
+    {
+        CheckMaxNewTokens(maxNewTokens);
+        if (clean.SeqLen != input.Layout.SeqLen)
+            throw new ArgumentException($"the clean run covers {clean.SeqLen} positions, the prompt {input.Layout.SeqLen}", nameof(clean));
+        using var cache = clean.Cache.Fork();
+        var tokens = Generation.Continue(m.Decoder, cache, clean.Positions, clean.Top1Id, maxNewTokens, m.EosTokenIds.ToArray());
+        using var probs = clean.LogProbs.exp().cpu();
+        return Build(m, input, tokens, probs.data<float>().ToArray(), topK);
+    }
+
+    private static Prediction Build(LoadedModel m, PreparedInput input, IReadOnlyList<long> tokenIds, float[] probs, int topK)
+    {
         var top = Enumerable.Range(0, probs.Length).OrderByDescending(i => probs[i]).Take(topK)
             .Select(i => new TokenProbability(i, TokenString(m.Tokenizer, i), probs[i])).ToList();
-        var answer = Decode(m.Tokenizer, result.TokenIds).Trim();
-        long first = result.FirstTokenId >= 0 ? result.FirstTokenId : top[0].Id;
-        return new Prediction(answer, result.TokenIds, first, probs[first], top, input.Layout.ImageTokenCount, input.Layout.SeqLen);
+        var answer = Decode(m.Tokenizer, tokenIds).Trim();
+        long first = tokenIds.Count > 0 ? tokenIds[0] : top[0].Id;
+        return new Prediction(answer, tokenIds, first, probs[first], top, input.Layout.ImageTokenCount, input.Layout.SeqLen);
+    }
+
+    private static void CheckMaxNewTokens(int maxNewTokens)
+    {
+        if (maxNewTokens < 1) throw new InputException(null, "--max-new-tokens", $"{maxNewTokens}; expected at least 1");
     }
 
     /// <summary>Token string, or a placeholder for vocabulary padding rows the tokenizer does not know.</summary>

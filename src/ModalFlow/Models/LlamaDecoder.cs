@@ -25,19 +25,35 @@ public sealed class DecoderHooks
     public Action<int, Tensor>? ResidualPost { get; init; }
 }
 
-/// <summary>Keys and values of every layer for positions [0, Length) of one sequence (batch 1), post-rotary.</summary>
+/// <summary>
+/// Keys and values of every layer for positions [0, Length) of one sequence (batch 1), post-rotary. A
+/// <see cref="Fork"/> reads its parent's tensors without owning them and appends into its own, so greedy decoding can
+/// continue from a clean run's cache while the clean prefix stays intact for the knockouts.
+/// </summary>
 public sealed class KvCache : IDisposable
 {
+    private readonly bool[] _owned;
+
     public KvCache(int layers)
     {
         Keys = new Tensor?[layers];
         Values = new Tensor?[layers];
+        _owned = new bool[layers];
     }
 
     /// <summary>Per layer [1, kv_heads, Length, head_dim].</summary>
     public Tensor?[] Keys { get; }
     public Tensor?[] Values { get; }
     public long Length => Keys[0]?.shape[2] ?? 0;
+
+    /// <summary>A cache that starts as this one (shared, not copied) and owns only what is appended to it.</summary>
+    public KvCache Fork()
+    {
+        var fork = new KvCache(Keys.Length);
+        Array.Copy(Keys, fork.Keys, Keys.Length);
+        Array.Copy(Values, fork.Values, Values.Length);
+        return fork;
+    }
 
     /// <summary>Appends new K/V of layer <paramref name="layer"/> (takes ownership of copies, detached from scopes).</summary>
     public void Append(int layer, Tensor k, Tensor v)
@@ -46,16 +62,25 @@ public sealed class KvCache : IDisposable
         var oldV = Values[layer];
         Keys[layer] = (oldK is null ? k.clone() : cat([oldK, k], 2)).DetachFromDisposeScope();
         Values[layer] = (oldV is null ? v.clone() : cat([oldV, v], 2)).DetachFromDisposeScope();
-        oldK?.Dispose();
-        oldV?.Dispose();
+        if (_owned[layer])
+        {
+            oldK?.Dispose();
+            oldV?.Dispose();
+        }
+        _owned[layer] = true;
     }
 
     public void Dispose()
     {
-        foreach (var t in Keys) t?.Dispose();
-        foreach (var t in Values) t?.Dispose();
+        for (int l = 0; l < Keys.Length; l++)
+        {
+            if (!_owned[l]) continue;
+            Keys[l]?.Dispose();
+            Values[l]?.Dispose();
+        }
         Array.Clear(Keys);
         Array.Clear(Values);
+        Array.Clear(_owned);
     }
 }
 
@@ -63,11 +88,14 @@ public sealed class KvCache : IDisposable
 public readonly record struct RotaryTables(Tensor Cos, Tensor Sin);
 
 /// <summary>
-/// The Llama decoder of a LLaVA model (keys under <c>language_model.</c>): embed_tokens, layers (RMSNorm,
-/// rotary, grouped-query attention, SiLU-gated MLP), final norm, lm_head. Computation follows transformers'
-/// eager LlamaModel: scores = QKᵀ/√d + additive mask, softmax in float32, masked entries = dtype min.
+/// The Llama-architecture decoder of a VLM (Llama / Vicuna / Llama-3 in LLaVA, Qwen2 in OneVision and Qwen2-VL; keys
+/// under <c>{prefix}model.*</c> and <c>{prefix}lm_head</c>): embed_tokens, layers (RMSNorm, rotary, grouped-query
+/// attention, SiLU-gated MLP), final norm, lm_head. Computation follows transformers' eager LlamaModel / Qwen2Model:
+/// scores = QKᵀ/√d + additive mask, softmax in float32, masked entries = dtype min. Qwen2 differences are config
+/// switches: q/k/v biases (<see cref="LlamaTextConfig.QkvBias"/>) and M-RoPE (<see cref="LlamaTextConfig.MropeSection"/>:
+/// the rotary half-dimension split between the t, h, w position axes).
 /// </summary>
-public sealed class LlamaDecoder : ExplicitModule
+public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
 {
     private readonly LlamaTextConfig _cfg;
     private readonly EmbeddingTable embed_tokens;
@@ -75,6 +103,7 @@ public sealed class LlamaDecoder : ExplicitModule
     private readonly RmsNormLayer norm;
     private readonly Dense? lm_head;
     private readonly Tensor _invFreq;   // [head_dim/2] float32
+    private readonly int[]? _mropeSection;
 
     public LlamaDecoder(LlamaTextConfig cfg, WeightSource src, string prefix, bool tiedEmbeddings) : base(prefix)
     {
@@ -93,8 +122,9 @@ public sealed class LlamaDecoder : ExplicitModule
         }
         DType = src.DType;
         Device = src.Device;
+        _mropeSection = cfg.MropeSection?.ToArray();
         using (var inv = Rotary.InverseFrequencies(cfg))
-            _invFreq = inv.to(Device.type == DeviceType.META ? CPU : Device).DetachFromDisposeScope();
+            _invFreq = inv.to(Device).DetachFromDisposeScope();
     }
 
     protected override void Dispose(bool disposing)
@@ -105,11 +135,16 @@ public sealed class LlamaDecoder : ExplicitModule
 
     public LlamaTextConfig Config => _cfg;
     public int NumLayers => _cfg.NumHiddenLayers;
+    public int NumHeads => _cfg.NumAttentionHeads;
+    public int NumKeyValueHeads => _cfg.NumKeyValueHeads;
     public long HiddenSize => _cfg.HiddenSize;
     public long VocabSize => _cfg.VocabSize;
     public ScalarType DType { get; }
     public Device Device { get; }
     public LlamaDecoderLayer Layer(int i) => layers[i];
+
+    /// <summary>3 for M-RoPE (Qwen2-VL), else 1: the axes the position ids must have.</summary>
+    public int PositionAxes => _mropeSection is null ? 1 : 3;
 
     /// <summary>The output embedding [vocab, D] (lm_head, or embed_tokens when tied).</summary>
     public Tensor OutputEmbedding => lm_head?.weight ?? embed_tokens.weight;
@@ -121,29 +156,62 @@ public sealed class LlamaDecoder : ExplicitModule
     /// <summary>Logits from a residual (already normed or not: the caller decides; the logit lens needs both).</summary>
     public Tensor Unembed(Tensor h) => lm_head is null ? nn.functional.linear(h, embed_tokens.weight) : lm_head.Forward(h);
 
-    /// <summary>cos/sin for positions [start, start+count), as transformers' LlamaRotaryEmbedding.</summary>
-    public RotaryTables RotaryFor(long start, long count)
+    /// <summary>cos/sin for sequential positions [start, start+count) (1-D RoPE only).</summary>
+    public RotaryTables RotaryFor(long start, long count) =>
+        RotaryFor(PositionIds.Sequential((int)(start + count), PositionAxes), (int)start, (int)count);
+
+    /// <summary>
+    /// cos/sin [count, head_dim] for positions [start, start+count) of <paramref name="positions"/>, as transformers'
+    /// LlamaRotaryEmbedding (1 axis) or Qwen2-VL's M-RoPE (3 axes: the frequencies of each section of the half
+    /// dimension come from its axis, <c>apply_multimodal_rotary_pos_emb</c>).
+    /// </summary>
+    public RotaryTables RotaryFor(PositionIds positions, int start, int count)
     {
+        ArgumentNullException.ThrowIfNull(positions);
+        if (positions.Axes != PositionAxes)
+            throw new ArgumentException(_mropeSection is null
+                ? $"this decoder uses 1-D rotary positions; got {positions.Axes} axes"
+                : $"this decoder uses M-RoPE: pass its 3-D (t, h, w) position ids (got {positions.Axes} axis); 1-D ids silently give other numbers");
         using var scope = NewDisposeScope();
-        var positions = new long[count];
-        for (int i = 0; i < count; i++) positions[i] = start + i;
-        var pos = tensor(positions, device: Device).to(ScalarType.Float32);
-        var freqs = pos.unsqueeze(1) * _invFreq.unsqueeze(0);                      // [q, hd/2]
-        var emb = cat([freqs, freqs], 1);                                              // [q, hd]
+        Tensor Freqs(int axis)
+        {
+            var pos = tensor(positions.Axis(axis).Slice(start, count).ToArray(), device: Device).to(ScalarType.Float32);
+            return pos.unsqueeze(1) * _invFreq.unsqueeze(0);                                   // [q, hd/2]
+        }
+        Tensor freqs;
+        if (_mropeSection is not { } sections) freqs = Freqs(0);
+        else
+        {
+            // Column j of the half dimension takes its frequency from axis t, h or w by section (mrope_section).
+            var parts = new List<Tensor>();
+            int at = 0;
+            for (int a = 0; a < 3; a++)
+            {
+                parts.Add(Freqs(a)[.., at..(at + sections[a])]);
+                at += sections[a];
+            }
+            freqs = cat(parts, 1);                                                               // [q, hd/2]
+        }
+        var emb = cat([freqs, freqs], 1);                                                        // [q, hd]
         var cos = emb.cos().to(DType).MoveToOuterDisposeScope();
         var sin = emb.sin().to(DType).MoveToOuterDisposeScope();
         return new RotaryTables(cos, sin);
     }
 
+    /// <summary>Full forward at sequential positions 0..N-1 (1-D RoPE decoders only).</summary>
+    public DecoderOutput Forward(Tensor inputsEmbeds, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false) =>
+        Forward(inputsEmbeds, SequentialFor(inputsEmbeds.shape[1]), hooks, fillCache, keepResiduals);
+
     /// <summary>
-    /// Full forward of a batch of embedded sequences [B, N, D] from position 0.
-    /// Returns the final normed hidden state of the last position [B, D] and, if asked, logits there.
+    /// Full forward of a batch of embedded sequences [B, N, D] at <paramref name="positions"/>.
+    /// Returns the final normed hidden state of the last position [B, D] and logits there.
     /// </summary>
-    public DecoderOutput Forward(Tensor inputsEmbeds, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false)
+    public DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false)
     {
         using var scope = NewDisposeScope();
         long n = inputsEmbeds.shape[1];
-        var rot = RotaryFor(0, n);
+        if (positions.Length != n) throw new ArgumentException($"{positions.Length} position ids for {n} positions", nameof(positions));
+        var rot = RotaryFor(positions, 0, (int)n);
         var causal = Masks.Causal(n, 0, DType, Device);
         var h = inputsEmbeds.to(DType);
         var residuals = keepResiduals ? new List<Tensor> { h.clone() } : null;
@@ -173,22 +241,28 @@ public sealed class LlamaDecoder : ExplicitModule
     {
         using var scope = NewDisposeScope();
         long n = inputsEmbeds.shape[1];
-        var rot = RotaryFor(0, n);
+        var rot = RotaryFor(SequentialFor(n), 0, (int)n);
         var causal = mask ?? Masks.Causal(n, 0, DType, Device);
         var h = inputsEmbeds.to(DType);
         for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null, null, null).Hidden;
         return FinalNorm(h).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Incremental decoding at sequential positions after the cache (1-D RoPE decoders only).</summary>
+    public Tensor Extend(Tensor embeds, KvCache cache) =>
+        Extend(embeds, cache, SequentialFor(cache.Length + embeds.shape[1]).Slice((int)cache.Length, (int)embeds.shape[1]));
+
     /// <summary>
     /// Runs new positions [past, past+q) of one sequence on top of a <see cref="KvCache"/> of [0, past) and
-    /// appends their keys/values: incremental decoding. embeds [1, q, D] → logits of the last new position [1, vocab].
+    /// appends their keys/values: incremental decoding. embeds [1, q, D] at <paramref name="positions"/> (length q)
+    /// → logits of the last new position [1, vocab].
     /// </summary>
-    public Tensor Extend(Tensor embeds, KvCache cache)
+    public Tensor Extend(Tensor embeds, KvCache cache, PositionIds positions)
     {
         using var scope = NewDisposeScope();
         long past = cache.Length, q = embeds.shape[1];
-        var rot = RotaryFor(past, q);
+        if (positions.Length != q) throw new ArgumentException($"{positions.Length} position ids for {q} new positions", nameof(positions));
+        var rot = RotaryFor(positions, 0, (int)q);
         var mask = Masks.Causal(q, past, DType, Device);
         var h = embeds.to(DType);
         for (int l = 0; l < NumLayers; l++)
@@ -199,6 +273,14 @@ public sealed class LlamaDecoder : ExplicitModule
         }
         return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
     }
+
+    public Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues) =>
+        layers[layer].ForwardSuffix(h, rot, mask, prefixKeys, prefixValues);
+
+    /// <summary>0..n-1: the ids of a sequence without an image grid. An M-RoPE decoder refuses to guess them.</summary>
+    private PositionIds SequentialFor(long n) => _mropeSection is null
+        ? PositionIds.Sequential((int)n)
+        : throw new InvalidOperationException("this decoder uses M-RoPE: pass the input's 3-D (t, h, w) position ids explicitly (1-D ids silently give other numbers)");
 }
 
 /// <summary>Result of a decoder forward. Residuals (when kept): L+1 tensors [B, N, D], row 0 = embeddings.</summary>

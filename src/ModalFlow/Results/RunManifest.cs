@@ -9,8 +9,11 @@ namespace ModalFlow.Results;
 public sealed record RunManifest
 {
     public required string Model { get; init; }
+    /// <summary>The model family (<c>IModelFamily.Name</c>: llava, qwen2-vl, llava-onevision).</summary>
+    public string Family { get; init; } = "llava";
     public required string CheckpointFingerprint { get; init; }
     public required string DType { get; init; }
+    public string Device { get; init; } = "cpu";
     public required string Task { get; init; }
     public required string DataFile { get; init; }
     public required string DataFingerprint { get; init; }
@@ -19,14 +22,17 @@ public sealed record RunManifest
     public required int Window { get; init; }
     public required string Subword { get; init; }
     public required string Filter { get; init; }
-    public required string ImageMode { get; init; }
+    /// <summary>Empty position sets: "keep" (block nothing, the paper) or "exclude" (skip the sample).</summary>
+    public string EmptySets { get; init; } = "keep";
+    /// <summary>The greedy answer's length limit (the correctness filter reads the answer).</summary>
+    public int MaxNewTokens { get; init; } = 32;
+    /// <summary>What the images really went through (pad, crop, anyres/transformers, anyres/llava-next, smart_resize, …).</summary>
+    public required string Preprocessing { get; init; }
     public required string Engine { get; init; }
     public int? Limit { get; init; }
     public required int ShardIndex { get; init; }
     public required int ShardCount { get; init; }
     public required string CodeVersion { get; init; }
-    /// <summary>LLaVA-NeXT anyres arithmetic ("default" = the folder's).</summary>
-    public string Anyres { get; init; } = "default";
     /// <summary>Fingerprint of an explicit tokenizer file ("" when the folder's own is used).</summary>
     public string Tokenizer { get; init; } = "";
 

@@ -44,7 +44,7 @@ public static class ToyProbe
                 using var scope = NewDisposeScope();
                 using var input = PreparedInput.Create(m, Path.Combine(dataDir, "images", row.ImgId + ".png"), row.Question);
                 long answer = m.Tokenizer.EncodeToIds(row.Answer)[0];
-                using var clean = CleanRun.Create(m.Model.LanguageModel, input.Embeds, answer);
+                using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions, answer);
                 var layout = input.Layout;
                 var allLayers = Enumerable.Range(0, clean.NumLayers).ToArray();
                 var later = PositionSet.Range("After image", layout.Image.End, layout.SeqLen);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ModalFlow.Checkpoints;
 using ModalFlow.Data;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Models;
 using ModalFlow.Platform;
@@ -50,7 +51,7 @@ public static class ToyTrainer
         var modelDir = Path.Combine(outDir, "model");
         var evalFiles = ToyWorld.Write(Path.Combine(outDir, "data", "eval"), o.EvalPerTask, o.Seed * 10 + 2, 224);
         WriteFolder(modelDir, o);
-        var folder = ModelFolder.Read(modelDir);
+        var folder = LlavaModelFolder.Read(modelDir);
         var pre = folder.ImagePreprocessor(ImageMode.Pad);
         int grid = o.ImageSize / 14;
 
@@ -64,7 +65,7 @@ public static class ToyTrainer
             for (int i = 0; i < o.TrainPerTask; i++)
             {
                 var sample = ToyWorld.Sample(task, rng0, 224);
-                var (_, layout) = PreparedInput.BuildLayout(folder, sample.Question);
+                var (_, layout) = folder.BuildLayout(sample.Question, folder.Config.ImageTokensPerImage);
                 var answer = folder.Tokenizer.EncodeToIds(sample.Answer);
                 var img = pre.Preprocess(ImageDecoder.Decode(ToyWorld.RenderPng(sample), $"toy {task} {i}"));
                 var owners = ToyWorld.PatchObjects(sample, grid);

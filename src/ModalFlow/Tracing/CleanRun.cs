@@ -10,27 +10,36 @@ namespace ModalFlow.Tracing;
 /// </summary>
 public sealed class CleanRun : IDisposable
 {
-    private CleanRun(LlamaDecoder decoder, Tensor embeds, KvCache cache, Tensor[] layerInputs, Tensor logProbs, long targetId)
+    private CleanRun(ITextDecoder decoder, Tensor embeds, PositionIds positions, KvCache cache, Tensor[] layerInputs, Tensor lastLogits, Tensor logProbs, long targetId)
     {
+        LastLogits = lastLogits;
         Decoder = decoder;
         Embeds = embeds;
+        Positions = positions;
         Cache = cache;
         LayerInputs = layerInputs;
         LogProbs = logProbs;
         TargetTokenId = targetId;
         LogP1 = logProbs[targetId].item<float>();
         Top1Id = logProbs.argmax().item<long>();
+        Top1Prob = Math.Exp(logProbs[Top1Id].item<float>());
     }
 
-    public LlamaDecoder Decoder { get; }
+    public ITextDecoder Decoder { get; }
 
     /// <summary>The embedded input [1, N, D].</summary>
     public Tensor Embeds { get; }
+
+    /// <summary>The input's position ids (every knockout recompute reads the same, e.g. Qwen2-VL's 3-D M-RoPE ids).</summary>
+    public PositionIds Positions { get; }
 
     public KvCache Cache { get; }
 
     /// <summary>L+1 tensors [1, N, D]: index l = residual entering layer l (0 = embeddings), L = after the last layer (un-normed).</summary>
     public Tensor[] LayerInputs { get; }
+
+    /// <summary>Clean logits at the last position [vocab], float32.</summary>
+    public Tensor LastLogits { get; }
 
     /// <summary>Clean log-probabilities at the last position [vocab], float32.</summary>
     public Tensor LogProbs { get; }
@@ -41,11 +50,18 @@ public sealed class CleanRun : IDisposable
     /// <summary>The token whose probability knockouts track (default: the clean top-1, the paper's first answer token).</summary>
     public long TargetTokenId { get; }
     public long Top1Id { get; }
+
+    /// <summary>The clean top-1 token's probability.</summary>
+    public double Top1Prob { get; }
     public double LogP1 { get; }
     public double P1 => Math.Exp(LogP1);
 
-    /// <summary>Runs the clean pass. <paramref name="targetTokenId"/> null = the clean greedy token.</summary>
-    public static CleanRun Create(LlamaDecoder decoder, Tensor embeds, long? targetTokenId = null)
+    /// <summary>Runs the clean pass at sequential positions 0..N-1 (1-D RoPE decoders: LLaVA).</summary>
+    public static CleanRun Create(ITextDecoder decoder, Tensor embeds, long? targetTokenId = null) =>
+        Create(decoder, embeds, PositionIds.Sequential((int)embeds.shape[1]), targetTokenId);
+
+    /// <summary>Runs the clean pass at <paramref name="positions"/>. <paramref name="targetTokenId"/> null = the clean greedy token.</summary>
+    public static CleanRun Create(ITextDecoder decoder, Tensor embeds, PositionIds positions, long? targetTokenId = null)
     {
         if (embeds.dim() != 3 || embeds.shape[0] != 1)
             throw new ArgumentException($"embeds must be [1, N, D], got [{string.Join(", ", embeds.shape)}]");
@@ -53,13 +69,14 @@ public sealed class CleanRun : IDisposable
         try
         {
             using var scope = NewDisposeScope();
-            using var output = decoder.Forward(embeds, fillCache: cache, keepResiduals: true);
-            var logProbs = output.LastLogits[0].to(ScalarType.Float32).log_softmax(0);
+            using var output = decoder.Forward(embeds, positions, fillCache: cache, keepResiduals: true);
+            var lastLogits = output.LastLogits[0].to(ScalarType.Float32);
+            var logProbs = lastLogits.log_softmax(0);
             long target = targetTokenId ?? logProbs.argmax().item<long>();
             if (target < 0 || target >= logProbs.shape[0])
                 throw new ArgumentOutOfRangeException(nameof(targetTokenId), $"{target} is outside the vocabulary");
             var inputs = output.Residuals!.Select(r => r.clone().DetachFromDisposeScope()).ToArray();
-            return new CleanRun(decoder, embeds.clone().DetachFromDisposeScope(), cache, inputs, logProbs.DetachFromDisposeScope(), target);
+            return new CleanRun(decoder, embeds.clone().DetachFromDisposeScope(), positions, cache, inputs, lastLogits.DetachFromDisposeScope(), logProbs.DetachFromDisposeScope(), target);
         }
         catch
         {
@@ -73,6 +90,7 @@ public sealed class CleanRun : IDisposable
         Embeds.Dispose();
         Cache.Dispose();
         foreach (var t in LayerInputs) t.Dispose();
+        LastLogits.Dispose();
         LogProbs.Dispose();
     }
 }

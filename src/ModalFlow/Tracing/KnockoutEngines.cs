@@ -24,9 +24,10 @@ public abstract class KnockoutEngineBase : IKnockoutEngine
 
     public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
     {
-        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
         var results = new KnockoutOutcome[specs.Count];
-        Execute(clean, specs, (indices, logits) =>
+        foreach (var i in ValidateAndFindNothingBlocked(clean, specs))
+            results[i] = new KnockoutOutcome(specs[i], clean.LogP1, clean.Top1Id, clean.Top1Prob);   // nothing blocked: p2 = p1
+        ExecuteWork(clean, specs, (indices, logits) =>
         {
             var outcomes = KnockoutEngine.Outcomes(indices.Select(i => specs[i]).ToList(), logits, clean.TargetTokenId);
             for (int j = 0; j < indices.Count; j++) results[indices[j]] = outcomes[j];
@@ -36,14 +37,35 @@ public abstract class KnockoutEngineBase : IKnockoutEngine
 
     public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
     {
-        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
         var results = new float[specs.Count][];
-        Execute(clean, specs, (indices, logits) =>
+        var nothing = ValidateAndFindNothingBlocked(clean, specs);
+        if (nothing.Count > 0)
+        {
+            using var f = clean.LastLogits.cpu();
+            var logits = f.data<float>().ToArray();
+            foreach (var i in nothing) results[i] = (float[])logits.Clone();
+        }
+        ExecuteWork(clean, specs, (indices, logits) =>
         {
             using var f = logits.to(ScalarType.Float32).cpu();
             for (int j = 0; j < indices.Count; j++) results[indices[j]] = f[j].data<float>().ToArray();
         });
         return results;
+    }
+
+    /// <summary>Checks every spec against the sequence and model; returns the indices of those that block nothing.</summary>
+    private static List<int> ValidateAndFindNothingBlocked(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
+        return Enumerable.Range(0, specs.Count).Where(i => specs[i].BlocksNothing).ToList();
+    }
+
+    /// <summary>Executes the specs that block something; the sink gets their indices in <paramref name="specs"/>.</summary>
+    private void ExecuteWork(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink)
+    {
+        var work = Enumerable.Range(0, specs.Count).Where(i => !specs[i].BlocksNothing).ToList();
+        if (work.Count == 0) return;
+        Execute(clean, work.Select(i => specs[i]).ToList(), (indices, logits) => sink(indices.Select(j => work[j]).ToList(), logits));
     }
 }
 
@@ -101,7 +123,7 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
             {
                 AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, Scalars.Of(min)) : null,
             };
-            using var output = decoder.Forward(clean.Embeds, hooks);
+            using var output = decoder.Forward(clean.Embeds, clean.Positions, hooks);
             sink([i], output.LastLogits);
         }
     }
@@ -137,7 +159,7 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         int layersCount = decoder.NumLayers, b = specs.Count;
         double min = Masks.MinValue(decoder.DType);
         using var scope = NewDisposeScope();
-        var rot = decoder.RotaryFor(t0, q);
+        var rot = decoder.RotaryFor(clean.Positions, t0, (int)q);                                      // absolute (M-RoPE: 3-D) ids of the suffix
         var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
         var blocked = stack(specs.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, decoder.Device))).unsqueeze(1); // [B, 1, q, N]
         var inLayer = new bool[layersCount, b];
@@ -166,7 +188,7 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
                 var mask = causal.masked_fill(knock, Scalars.Of(min));                                                  // [active, 1, q, N]
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
-                var next = decoder.Layer(l).ForwardSuffix(h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
+                var next = decoder.ForwardSuffix(l, h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
                 h!.Dispose();
                 h = next;
             }

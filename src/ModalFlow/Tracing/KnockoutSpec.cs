@@ -5,6 +5,8 @@ namespace ModalFlow.Tracing;
 /// <summary>
 /// One attention knockout (DESIGN §2): at every layer in <see cref="Layers"/>, no target row may attend to a
 /// source column, on top of the causal mask. Pure data; engines apply it at the declared mask point.
+/// An empty source or target set is a valid knockout that blocks nothing (<see cref="BlocksNothing"/>): the paper keeps
+/// such samples (e.g. Experiment 3 with boxes covering the whole image) and they add p2 = p1 to their curve.
 /// </summary>
 public sealed record KnockoutSpec
 {
@@ -14,8 +16,6 @@ public sealed record KnockoutSpec
         Targets = targets;
         Layers = layers.Distinct().Order().ToImmutableArray();
         Label = label;
-        if (sources.Count == 0) throw new InputException(null, "sources", $"knockout '{label}': the source set '{sources.Name}' is empty; expected at least one position");
-        if (targets.Count == 0) throw new InputException(null, "targets", $"knockout '{label}': the target set '{targets.Name}' is empty; expected at least one position");
         if (Layers.Length == 0) throw new InputException(null, "layers", $"knockout '{label}': no layers given; expected at least one decoder layer");
     }
 
@@ -24,7 +24,10 @@ public sealed record KnockoutSpec
     public ImmutableArray<int> Layers { get; }
     public string Label { get; }
 
-    /// <summary>t₀ = min T: positions before it never change (DESIGN §3).</summary>
+    /// <summary>True when the source or the target set is empty: no attention edge is removed, p2 = p1.</summary>
+    public bool BlocksNothing => Sources.Count == 0 || Targets.Count == 0;
+
+    /// <summary>t₀ = min T: positions before it never change (DESIGN §3). Undefined when <see cref="BlocksNothing"/>.</summary>
     public int FirstTarget => Targets.First;
 
     /// <summary>ℓ₀ = min Λ: the residual stream entering this layer equals the clean run's.</summary>
@@ -33,8 +36,9 @@ public sealed record KnockoutSpec
     /// <summary>Throws when a position or layer lies outside the model/sequence.</summary>
     public void Validate(int seqLen, int numLayers)
     {
-        if (Sources.Positions[^1] >= seqLen || Targets.Positions[^1] >= seqLen)
-            throw new InputException(null, "positions", $"knockout '{Label}': position {Math.Max(Sources.Positions[^1], Targets.Positions[^1])} is outside the sequence of {seqLen} positions");
+        int last = Math.Max(Sources.Count > 0 ? Sources.Positions[^1] : -1, Targets.Count > 0 ? Targets.Positions[^1] : -1);
+        if (last >= seqLen)
+            throw new InputException(null, "positions", $"knockout '{Label}': position {last} is outside the sequence of {seqLen} positions");
         if (Layers[0] < 0 || Layers[^1] >= numLayers)
             throw new InputException(null, "layers", $"knockout '{Label}': layer {(Layers[0] < 0 ? Layers[0] : Layers[^1])} is outside 0..{numLayers - 1}");
     }

@@ -1,3 +1,4 @@
+using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
 using ModalFlow.Inference;
 using ModalFlow.Models;
@@ -34,7 +35,7 @@ public class CheckpointMismatchTests
         var dir = EditedCopy(ts => ts.Where(t => t.Name != "language_model.model.layers.3.mlp.up_proj.weight").ToList());
         try
         {
-            var e = Assert.Throws<InputException>(() => LoadedModel.Load(dir.FullName));
+            var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(dir.FullName));
             Assert.Contains(dir.FullName, e.Message);
             Assert.Contains("weights", e.Message);
             Assert.Contains("1 missing tensor(s): language_model.model.layers.3.mlp.up_proj.weight", e.Message);
@@ -49,7 +50,7 @@ public class CheckpointMismatchTests
             .Append(("language_model.model.layers.99.extra.weight", zeros(2))).ToList());
         try
         {
-            var e = Assert.Throws<InputException>(() => LoadedModel.Load(dir.FullName));
+            var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(dir.FullName));
             Assert.Contains("multi_modal_projector.linear_1.weight: checkpoint has [32, 32], the config implies [64, 32]", e.Message);
             Assert.Contains("1 unexpected tensor(s): language_model.model.layers.99.extra.weight", e.Message);
         }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
 using ModalFlow.Inference;
 using ModalFlow.Models;
@@ -15,7 +16,7 @@ public class NextConfigTests
 {
     public NextConfigTests() => TorchRuntime.Initialize();
 
-    private static ModelFolder Folder(string model) => ModelFolder.Read(SharedData.Fixture(model), new LoadOptions
+    private static LlavaModelFolder Folder(string model) => LlavaModelFolder.Read(SharedData.Fixture(model), new LoadOptions
     {
         TokenizerFile = model == NextModels.Llama3 ? SharedData.Fixture("tokenizers", "llama3", "tokenizer.model") : null,
     });
@@ -78,7 +79,7 @@ public class NextConfigTests
 
     public static TheoryData<string, string> Cases => NextModels.Cases();
 
-    /// <summary>ModelFolder + grid → the case's layout: token count, sequence length, spans and both id conventions.</summary>
+    /// <summary>LlavaModelFolder + grid → the case's layout: token count, sequence length, spans and both id conventions.</summary>
     [Theory]
     [MemberData(nameof(Cases))]
     public void Next_Folder_Grid_And_Layout_Match_The_Fixture_Case(string model, string id)
@@ -87,8 +88,9 @@ public class NextConfigTests
         var folder = Folder(model);
         var wh = c.Json.GetProperty("image_size_wh");
         var grid = folder.NextGridFor(c.Json.GetProperty("grid_cols").GetInt32() * 336, c.Json.GetProperty("grid_rows").GetInt32() * 336, wh[0].GetInt32(), wh[1].GetInt32());
-        Assert.Equal(c.NumImageTokens, folder.ImageTokenCount(grid));
-        var (prompt, layout) = PreparedInput.BuildLayout(folder, c.Question, grid);
+        Assert.Equal(c.NumImageTokens, grid.ImageTokens);
+        Assert.Equal(c.NumImageTokens, folder.PlanImage(wh[0].GetInt32(), wh[1].GetInt32()).ImageTokens);
+        var (prompt, layout) = folder.BuildLayout(c.Question, wh[0].GetInt32(), wh[1].GetInt32());
         Assert.Equal(c.Prompt, prompt);
         Assert.Equal(c.SeqLen, layout.SeqLen);
         Assert.Equal(c.PlaceholderIndex, layout.PlaceholderIndex);
@@ -102,11 +104,10 @@ public class NextConfigTests
     public void Next_Folder_Refuses_The_LLaVA15_Only_Paths_Loudly()
     {
         var folder = Folder(NextModels.Vicuna);
-        Assert.Throws<NotSupportedException>(() => PreparedInput.BuildLayout(folder, "Is the jar full or empty?"));
+        Assert.Throws<InputException>(() => folder.BuildLayout("Is the jar full or empty?", 500, 375, ModalFlow.Vision.ImageMode.Pad));
         Assert.Throws<NotSupportedException>(() => folder.ImagePreprocessor(ModalFlow.Vision.ImageMode.Pad));
-        Assert.Throws<ArgumentNullException>(() => folder.ImageTokenCount());
-        var llava = ModelFolder.Read(SharedData.Fixture("tiny-llava-1.5"));
-        Assert.Equal(576, llava.ImageTokenCount());
+        var llava = LlavaModelFolder.Read(SharedData.Fixture("tiny-llava-1.5"));
+        Assert.Equal(576, llava.PlanImage(500, 375).ImageTokens);
         Assert.Throws<NotSupportedException>(() => llava.NextGridFor(672, 672, 500, 375));
     }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
 using ModalFlow.Inference;
 using ModalFlow.Models;
@@ -149,9 +150,9 @@ public sealed class OriginalTinyFolders : IDisposable
 /// <summary>Original LLaVA folders load onto the same modules as the llava-hf fixture: same parameters, same logits.</summary>
 public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper log) : IClassFixture<OriginalTinyFolders>
 {
-    private static LoadedModel LoadHf() => LoadedModel.Load(SharedData.Fixture(OriginalTinyFolders.Hf));
+    private static LlavaLoadedModel LoadHf() => LlavaLoadedModel.Load(SharedData.Fixture(OriginalTinyFolders.Hf));
 
-    private LoadedModel LoadOriginal(string which) => LoadedModel.Load(Folder(which),
+    private LlavaLoadedModel LoadOriginal(string which) => LlavaLoadedModel.Load(Folder(which),
         new LoadOptions { VisionTowerPath = which == "orig-bin" ? fx.ClipBinDir : null });
 
     private string Folder(string which) => Path.Combine(fx.Root, which);
@@ -254,14 +255,14 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
     [Fact]
     public void Original_Folder_Takes_Tower_Config_And_Preprocessor_From_The_Clip_Folder()
     {
-        var folder = ModelFolder.Read(fx.OrigSt);
+        var folder = LlavaModelFolder.Read(fx.OrigSt);
         Assert.Equal(fx.ClipDir, folder.VisionTowerDirectory);
         Assert.Equal(Path.Combine(fx.ClipDir, "config.json"), folder.Config.VisionConfigSource);
         Assert.Equal((32, 2), (folder.Config.Vision.HiddenSize, folder.Config.Vision.NumHiddenLayers));
         Assert.True(folder.ImageOptionsFromFile);
         Assert.Equal(576, folder.Config.ImageTokensPerImage);
         Assert.Equal(ModalFlow.Vision.AnyresArithmetic.LlavaNext, folder.AnyresArithmetic);
-        var explicitFolder = ModelFolder.Read(fx.OrigBin, new LoadOptions { VisionTowerPath = fx.ClipBinDir });
+        var explicitFolder = LlavaModelFolder.Read(fx.OrigBin, new LoadOptions { VisionTowerPath = fx.ClipBinDir });
         Assert.Equal(fx.ClipBinDir, explicitFolder.VisionTowerDirectory);
     }
 
@@ -275,7 +276,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
             Directory.CreateDirectory(dir);
             foreach (var f in Directory.GetFiles(fx.OrigSt)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
             // The config alone cannot tell the tiny tower from CLIP-L/336: mm_hidden_size disagrees, with a hint.
-            var e = Assert.Throws<InputException>(() => LoadedModel.Load(dir));
+            var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(dir));
             Assert.Contains("mm_hidden_size", e.Message);
             Assert.Contains("--vision-tower", e.Message);
             // Weights asked for directly: the tower is looked for beside the folder and reported missing.
@@ -305,18 +306,16 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
     [Fact]
     public void Original_Run_Fingerprint_Covers_The_Separate_Clip_Tower()
     {
-        ModalFlow.Experiments.RunOptions Options(string model, string? tower = null) => new()
-        {
-            Model = model, Task = "ChooseAttr", Images = ".", Experiment = ModalFlow.Experiments.ExperimentDefinition.All[0], Out = ".", VisionTowerPath = tower,
-        };
-        string sibling = ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(fx.OrigSt));
+        string RunFingerprint(string model, string? tower = null) =>
+            ModalFlow.Inference.ModelFolder.Read(model, new ModalFlow.Inference.LoadOptions { VisionTowerPath = tower }).Fingerprint();
+        string sibling = RunFingerprint(fx.OrigSt);
         Assert.StartsWith(Fingerprint.OfCheckpoint(fx.OrigSt) + "+tower:", sibling);
         Assert.EndsWith(Fingerprint.OfCheckpoint(fx.ClipDir), sibling);
         // Another tower folder (same weights as .bin): another fingerprint, so a run cannot resume across towers.
-        Assert.NotEqual(sibling, ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(fx.OrigSt, fx.ClipBinDir)));
+        Assert.NotEqual(sibling, RunFingerprint(fx.OrigSt, fx.ClipBinDir));
         // llava-hf folders hold their tower: the folder's fingerprint alone, as before.
         var hf = SharedData.Fixture(OriginalTinyFolders.Hf);
-        Assert.Equal(Fingerprint.OfCheckpoint(hf), ModalFlow.Experiments.ExperimentRunner.CheckpointFingerprint(Options(hf)));
+        Assert.Equal(Fingerprint.OfCheckpoint(hf), RunFingerprint(hf));
     }
 
     [Fact]
@@ -342,7 +341,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
                 SafetensorsWriter.Write(Path.Combine(clip, "model.safetensors"),
                     cf.Names.Where(n => n != "vision_model.post_layernorm.bias").Select(n => (n, cf.Load(n))));
             }
-            var e = Assert.Throws<InputException>(() => LoadedModel.Load(model));
+            var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(model));
             log.WriteLine(e.Message);
             Assert.Contains("2 missing tensor(s)", e.Message);
             Assert.Contains("multi_modal_projector.linear_2.bias", e.Message);
@@ -415,10 +414,10 @@ public sealed class OriginalNextLoadTests
                 TorchSaveWriter.Write(Path.Combine(dir, "pytorch_model.bin"), f.Names.Select(n => (OriginalName(n), f.Load(n))), TorchSaveLayout.Transposed);
             }
 
-            using var orig = LoadedModel.Load(dir);
+            using var orig = LlavaLoadedModel.Load(dir);
             Assert.Equal((CheckpointFormat.Original, LlavaKind.LlavaNext), (orig.Config.Format, orig.Config.Kind));
-            Assert.Equal(ModalFlow.Vision.AnyresArithmetic.LlavaNext, orig.Folder.AnyresArithmetic);
-            Assert.Equal(clip, orig.Folder.VisionTowerDirectory);   // settings only: it has no weights
+            Assert.Equal(ModalFlow.Vision.AnyresArithmetic.LlavaNext, orig.LlavaFolder.AnyresArithmetic);
+            Assert.Equal(clip, orig.LlavaFolder.VisionTowerDirectory);   // settings only: it has no weights
             var hfCfg = LlavaConfig.Load(SharedData.Fixture(Hf));
             using var hf = LlavaModel.Load(hfCfg, SharedData.Fixture(Hf), ScalarType.Float32, CPU);
             var a = hf.named_parameters().ToDictionary(p => p.name, p => p.parameter);

@@ -1,3 +1,4 @@
+using ModalFlow.Families.Llava;
 using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;

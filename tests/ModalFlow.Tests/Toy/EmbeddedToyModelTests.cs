@@ -1,3 +1,4 @@
+using ModalFlow.Families.Llava;
 using ModalFlow.Data;
 using ModalFlow.Inference;
 using ModalFlow.Toy;
@@ -12,11 +13,11 @@ public sealed class EmbeddedToyFixture : IDisposable
     public EmbeddedToyFixture()
     {
         EmbeddedToy.EnsurePresent();
-        Model = LoadedModel.Load(EmbeddedToy.ModelDir);
+        Model = LlavaLoadedModel.Load(EmbeddedToy.ModelDir);
         Probes = ToyProbe.Run(Model, EmbeddedToy.EvalDir);
     }
 
-    public LoadedModel Model { get; }
+    public LlavaLoadedModel Model { get; }
     public IReadOnlyList<ToyTaskProbe> Probes { get; }
 
     public void Dispose() => Model.Dispose();

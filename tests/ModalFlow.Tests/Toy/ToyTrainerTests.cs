@@ -1,3 +1,4 @@
+using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
 using ModalFlow.Inference;
 using ModalFlow.Toy;
@@ -27,7 +28,7 @@ public class ToyTrainerTests
             var file = SafetensorsCheckpoint.SingleFileName;
             Assert.Equal(File.ReadAllBytes(Path.Combine(ra.ModelDir, file)), File.ReadAllBytes(Path.Combine(rb.ModelDir, file)));
             // A normal llava-hf folder: it loads and answers through the ordinary predict path.
-            using var m = LoadedModel.Load(ra.ModelDir);
+            using var m = LlavaLoadedModel.Load(ra.ModelDir);
             Assert.Equal(Tiny.TextLayers, m.Config.Text.NumHiddenLayers);
             Assert.Equal((Tiny.ImageSize / 14) * (Tiny.ImageSize / 14), m.Config.ImageTokensPerImage);
             // Training steps changed the weights (the seeded initialisation alone is not what was saved).

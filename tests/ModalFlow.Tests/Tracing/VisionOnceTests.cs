@@ -1,3 +1,4 @@
+using ModalFlow.Families.Llava;
 using ModalFlow.Benchmarks;
 using ModalFlow.Inference;
 using ModalFlow.Tests.Support;
@@ -11,7 +12,7 @@ public class VisionOnceTests
     [Fact]
     public void Vision_Tower_Runs_Once_Per_Sample_However_Many_Knockouts_Follow()
     {
-        using var m = LoadedModel.Load(SharedData.Fixture("tiny-llava-1.5"));
+        using var m = LlavaLoadedModel.Load(SharedData.Fixture("tiny-llava-1.5"));
         var c = FixtureCase.Load("tiny-llava-1.5", "tree_attr");
         long before = m.Model.VisionTower.Calls;
         using var input = PreparedInput.Create(m, c.ImagePath, c.Question);

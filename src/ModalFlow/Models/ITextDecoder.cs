@@ -1,0 +1,49 @@
+using static TorchSharp.torch;
+
+namespace ModalFlow.Models;
+
+/// <summary>
+/// The language-model side of a family, as tracing sees it (DESIGN §3): a full forward with the named mask hook, and
+/// one layer run over a suffix of positions on a shared clean prefix, both with explicit position ids. The clean run,
+/// both knockout engines, the logit lens and generation use only this; a new decoder (Gemma, …) implements it.
+/// </summary>
+public interface ITextDecoder
+{
+    int NumLayers { get; }
+
+    /// <summary>Query heads per layer (a per-head knockout's unit).</summary>
+    int NumHeads { get; }
+
+    /// <summary>Key/value heads (grouped-query attention when fewer than <see cref="NumHeads"/>).</summary>
+    int NumKeyValueHeads { get; }
+    long HiddenSize { get; }
+    long VocabSize { get; }
+    ScalarType DType { get; }
+    Device Device { get; }
+
+    /// <summary>Token embeddings: ids of any shape → ids.shape + [D].</summary>
+    Tensor Embed(Tensor ids);
+
+    Tensor FinalNorm(Tensor h);
+
+    /// <summary>Logits from a residual (normed or not: the caller decides; the logit lens needs both).</summary>
+    Tensor Unembed(Tensor h);
+
+    /// <summary>Position tables for positions [start, start + count) of <paramref name="positions"/>.</summary>
+    RotaryTables RotaryFor(PositionIds positions, int start, int count);
+
+    /// <summary>Full forward of embedded sequences [B, N, D] at <paramref name="positions"/> (length N).</summary>
+    DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false);
+
+    /// <summary>
+    /// Incremental decoding: new positions [1, q, D] at <paramref name="positions"/> (length q) on top of
+    /// <paramref name="cache"/>, whose keys/values it appends. Returns the last new position's logits [1, vocab].
+    /// </summary>
+    Tensor Extend(Tensor embeds, KvCache cache, PositionIds positions);
+
+    /// <summary>
+    /// Layer <paramref name="layer"/> over B variants of the suffix [t0, N): h [B, q, D], <paramref name="mask"/> additive
+    /// [B, 1 or heads, q, N], the clean prefix keys/values [1, kv_heads, t0, hd]. Returns the new residual [B, q, D].
+    /// </summary>
+    Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues);
+}
