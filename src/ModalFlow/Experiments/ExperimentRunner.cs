@@ -55,6 +55,9 @@ public sealed record RunOptions
     /// </summary>
     public string EmptySets { get; init; } = "keep";
 
+    /// <summary>"paper" when <see cref="PaperPreset"/> chose the settings (recorded in the manifest), else "".</summary>
+    public string Preset { get; init; } = "";
+
     /// <summary>How the model is loaded (dtype, device, tokenizer, family settings).</summary>
     public LoadOptions LoadOptions() => new()
     {
@@ -155,6 +158,7 @@ public static class ExperimentRunner
         Subword = o.Subword,
         Filter = o.Filter,
         EmptySets = o.EmptySets,
+        Preset = o.Preset,
         MaxNewTokens = o.MaxNewTokens,
         Preprocessing = folder.Preprocessing(o.ImageMode),
         Engine = o.Engine.ToString().ToLowerInvariant(),

@@ -24,6 +24,8 @@ public sealed record RunManifest
     public required string Filter { get; init; }
     /// <summary>Empty position sets: "keep" (block nothing, the paper) or "exclude" (skip the sample).</summary>
     public string EmptySets { get; init; } = "keep";
+    /// <summary>"paper" when --preset paper chose window, dtype, max new tokens and preprocessing; "" otherwise.</summary>
+    public string Preset { get; init; } = "";
     /// <summary>The greedy answer's length limit (the correctness filter reads the answer).</summary>
     public int MaxNewTokens { get; init; } = 32;
     /// <summary>What the images really went through (pad, crop, anyres/transformers, anyres/llava-next, smart_resize, …).</summary>

@@ -94,9 +94,12 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.Equal(nr[0].P2, fr[0].P2, 1e-6);
         Assert.Equal(nr[1].P2, fr[1].P2, 1e-6);
 
-        // Empty sets and out-of-range positions/layers: clear errors.
-        var e1 = Assert.Throws<InputException>(() => new KnockoutSpec(PositionSet.Of("Nothing", []), all, [0]));
-        Assert.Contains("'Nothing' is empty", e1.Message);
+        // An empty set blocks nothing (issue 11: the paper keeps such samples): p2 = p1 on both engines.
+        var nothing = new KnockoutSpec(PositionSet.Of("Nothing", []), all, [0]);
+        Assert.True(nothing.BlocksNothing);
+        Assert.Equal(clean.LogP1, fast.Run(clean, [nothing])[0].LogP2);
+        Assert.Equal(clean.LogP1, naive.Run(clean, [nothing])[0].LogP2);
+        // Out-of-range positions/layers: clear errors.
         var e2 = Assert.Throws<InputException>(() => fast.Run(clean, [new KnockoutSpec(all, PositionSet.Of("T", [n + 3]), [0], "oob")]));
         Assert.Contains("outside the sequence", e2.Message);
         var e3 = Assert.Throws<InputException>(() => fast.Run(clean, [new KnockoutSpec(all, all, [layers], "layer")]));

@@ -1,0 +1,72 @@
+using ModalFlow.Checkpoints;
+using ModalFlow.Models;
+using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace ModalFlow.Tests.Models;
+
+/// <summary>
+/// Device-agnostic code, proved without a GPU: the model is built on the meta device and every forward path runs there.
+/// A tensor created on a hard-coded device (a CPU constant, a mask, a rotary table) would meet a meta tensor and
+/// libtorch would refuse the mix, so a CUDA build needs no code change.
+/// </summary>
+public sealed class DeviceAgnosticTests
+{
+    public DeviceAgnosticTests() => TorchRuntime.Initialize();
+
+    [Fact]
+    public void Llava_Vision_Projector_Decoder_And_Suffix_Recompute_Run_On_The_Models_Device()
+    {
+        var cfg = LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5"));
+        using var model = LlavaModel.Build(cfg, new MetaWeightSource());
+        using var scope = NewDisposeScope();
+        int side = cfg.Vision.ImageSize;
+        var features = model.EncodeImages(empty([1, 3, side, side], device: META))[0];            // [576, D]
+        Assert.Equal(DeviceType.META, features.device_type);
+        long[] ids = [1, 319, 13, -200, 1128, 338, 263, 29871];
+        var embeds = model.EmbedSequence(ids, 3, features);                                         // [1, N, D]
+        Assert.Equal(DeviceType.META, embeds.device_type);
+        AssertDecoderStaysOnMeta(model.LanguageModel, embeds, PositionIds.Sequential((int)embeds.shape[1]));
+    }
+
+    [Fact]
+    public void Qwen2Vl_M_RoPE_Decoder_Runs_On_The_Models_Device()
+    {
+        var cfg = new LlamaTextConfig
+        {
+            ModelType = "qwen2_vl", VocabSize = 100, HiddenSize = 32, IntermediateSize = 64, NumHiddenLayers = 3, NumAttentionHeads = 2,
+            NumKeyValueHeadsRaw = 1, RopeTheta = 1e6, QkvBias = true, RopeScaling = new RopeScaling { RopeType = "default", MropeSection = [2, 3, 3] },
+        };
+        using var decoder = new LlamaDecoder(cfg, new MetaWeightSource(), "", tiedEmbeddings: true);
+        using var scope = NewDisposeScope();
+        var embeds = decoder.Embed(zeros([1, 12], dtype: ScalarType.Int64, device: META));
+        long[] t = [0, 1, 2, 2, 2, 2, 2, 2, 2, 5, 6, 7], h = [0, 1, 2, 2, 2, 3, 3, 4, 4, 5, 6, 7], w = [0, 1, 2, 3, 4, 2, 3, 2, 3, 5, 6, 7];
+        AssertDecoderStaysOnMeta(decoder, embeds, PositionIds.FromAxes([t, h, w]));
+    }
+
+    private static void AssertDecoderStaysOnMeta(ITextDecoder decoder, Tensor embeds, PositionIds positions)
+    {
+        using var cache = new KvCache(decoder.NumLayers);
+        using var output = decoder.Forward(embeds, positions, fillCache: cache, keepResiduals: true);
+        Assert.Equal(DeviceType.META, output.LastLogits.device_type);
+        Assert.All(output.Residuals!, r => Assert.Equal(DeviceType.META, r.device_type));
+
+        // The fast engine's step: the suffix [t0, N) of one layer on the clean prefix keys/values, with an edited mask.
+        int n = positions.Length, t0 = n - 3;
+        var rot = decoder.RotaryFor(positions, t0, n - t0);
+        var mask = Masks.Causal(n - t0, t0, decoder.DType, decoder.Device).expand(2, decoder.NumHeads, -1, -1);   // per-head form
+        var h = output.Residuals![1][.., t0.., ..].expand(2, -1, -1);
+        var next = decoder.ForwardSuffix(1, h, rot, mask, cache.Keys[1]![.., .., ..t0, ..], cache.Values[1]![.., .., ..t0, ..]);
+        Assert.Equal(DeviceType.META, next.device_type);
+        Assert.Equal(DeviceType.META, decoder.Unembed(decoder.FinalNorm(next)).device_type);
+
+        // Incremental decoding appends at the next positions.
+        using var fork = cache.Fork();
+        var logits = decoder.Extend(decoder.Embed(zeros([1, 1], dtype: ScalarType.Int64, device: META)), fork, positions.Following(1));
+        Assert.Equal(DeviceType.META, logits.device_type);
+        Assert.Equal(n + 1, fork.Length);
+        Assert.Equal(n, cache.Length);
+    }
+}
