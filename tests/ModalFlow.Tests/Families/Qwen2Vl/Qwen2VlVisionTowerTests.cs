@@ -101,6 +101,26 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         log.WriteLine($"{keys.Length} visual.* tensors");
     }
 
+    /// <summary>
+    /// The published Qwen2-VL-2B tower (depth 32, embed 1280, 16 heads, merger to 1536) builds on the meta device with
+    /// the checkpoint's shapes: 32 blocks x 12 tensors + patch_embed + merger (ln_q 2, mlp 4) = 391 (the tiny fixture: 2 x 12 + 7 = 31).
+    /// </summary>
+    [Fact]
+    public void Real_2B_Vision_Config_Builds_The_Published_Shapes_On_Meta()
+    {
+        var vision = new Qwen2VlVisionConfig { Depth = 32, EmbedDim = 1280, HiddenSize = 1536, NumHeads = 16 };
+        vision.Validate("2b/config.json");
+        using var tower = new Qwen2VlVisionTower(vision, new MetaWeightSource());
+        var built = tower.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Equal(391, built.Count);
+        Assert.Equal([1280L, 3, 2, 14, 14], built["patch_embed.proj.weight"]);
+        Assert.Equal([3840L, 1280], built["blocks.31.attn.qkv.weight"]);
+        Assert.Equal([5120L, 1280], built["blocks.31.mlp.fc1.weight"]);
+        Assert.Equal([5120L, 5120], built["merger.mlp.0.weight"]);
+        Assert.Equal([1536L, 5120], built["merger.mlp.2.weight"]);
+        Assert.Equal([1280L], built["merger.ln_q.bias"]);
+    }
+
     [Fact]
     public void Missing_Misshaped_And_Unexpected_Vision_Tensors_Are_All_Reported()
     {
