@@ -127,7 +127,8 @@ public static class Qwen2VlRopeIndex
             if (inputIds[p + 1] == config.VideoTokenId)
                 throw new InputException(null, "input ids", $"a video block at position {p + 1}; videos are not implemented");
             if (inputIds[p + 1] != config.ImageTokenId) continue;
-            int start = inputIds[searchFrom..].IndexOf((long)config.ImageTokenId) + searchFrom;
+            int start = p + 1 >= searchFrom ? inputIds[searchFrom..].IndexOf((long)config.ImageTokenId) + searchFrom : -1;
+            if (start < 0) throw new InputException(null, "input ids", $"the vision_start at {p} is inside the previous image block");
             if (blocks.Count >= grids.Count)
                 throw new InputException(null, "input ids", $"more image blocks than the {grids.Count} image grid(s) given");
             var grid = grids[blocks.Count];
