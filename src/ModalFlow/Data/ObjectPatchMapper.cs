@@ -362,6 +362,26 @@ public sealed class ObjectPatchMapper : IObjectPatchMapper
         return Split(related, plan.NewlineOffsets());
     }
 
+    /// <summary>
+    /// The fast exact path for a geometry that is one PIL bicubic resize of the whole mask (no pad, no crop), as other
+    /// model families preprocess: marks <paramref name="related"/>[<paramref name="rowBase"/>[y] + <paramref name="colOffset"/>[x]]
+    /// for every exactly-red pixel (x, y) of the <paramref name="resizedWidth"/> x <paramref name="resizedHeight"/> mask
+    /// (none where either entry is negative). Same integers as Pillow, see <see cref="MarkRelated"/>.
+    /// </summary>
+    internal static void MarkRelatedAfterResize(int width, int height, IReadOnlyList<Box> boxes, int resizedWidth, int resizedHeight,
+        int[] rowBase, int[] colOffset, bool[] related)
+    {
+        ArgumentNullException.ThrowIfNull(boxes);
+        if (resizedWidth < 1 || resizedHeight < 1)
+            throw new ArgumentOutOfRangeException(nameof(resizedWidth), $"resize target must be at least 1x1, got {resizedWidth}x{resizedHeight}");
+        if (rowBase.Length != resizedHeight || colOffset.Length != resizedWidth)
+            throw new ArgumentException($"expected {resizedHeight} row and {resizedWidth} column entries, got {rowBase.Length} and {colOffset.Length}");
+        var rects = ClipAll(boxes, width, height);
+        if (rects.Length == 0) return;
+        var fit = new ImageGeometry(width, height, width, height, 0, 0, resizedWidth, resizedHeight, 0, 0, resizedWidth, resizedHeight);
+        MarkRelated(fit, rects, Rgb8.Black, resize: true, rowBase, colOffset, related);
+    }
+
     private static Rect[] ClipAll(IReadOnlyList<Box> boxes, int width, int height)
     {
         if (width < 1 || height < 1)
