@@ -129,6 +129,26 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
         }
     }
 
+    /// <summary>The task rows themselves (paper CSVs): their boxes (object2 skipped when "-") and size give the golden sets.</summary>
+    [Fact]
+    public void Map_Of_The_Csv_Task_Rows_Equals_The_Golden_Sets()
+    {
+        var all = GqaTaskReader.ReadAll(ModalFlow.Tests.Support.SharedData.DataFile("paper-gqa"));
+        var mapper = Mappers[OnevisionPatchGolden.TinyMode];
+        int checkedRows = 0;
+        foreach (var golden in OnevisionPatchGolden.Rows.Where(r => r.Kind == "rows"))
+        {
+            var row = all[golden.Task].Rows.Single(r => r.QuestionId == golden.QuestionId);
+            Assert.Equal(golden.Boxes, row.PatchBoxes);
+            var sets = mapper.Map(row);
+            var g = golden.Modes[OnevisionPatchGolden.TinyMode];
+            AssertSame(g.Ints("related"), sets.Related, $"{golden} related");
+            AssertSame(g.Ints("other"), sets.Other, $"{golden} other");
+            checkedRows++;
+        }
+        Assert.Equal(48, checkedRows);
+    }
+
     private static void AssertSame(IReadOnlyList<int> expected, IReadOnlyList<int> actual, string what)
     {
         if (expected.SequenceEqual(actual)) return;
