@@ -10,6 +10,9 @@ namespace ModalFlow.Families.LlavaOnevision;
 /// </summary>
 public static class Qwen2Text
 {
+    /// <summary>"No token ids" (PretrainedConfig's None); declared first: <see cref="Defaults"/> uses it.</summary>
+    private static readonly JsonElement NoTokens = JsonDocument.Parse("[]").RootElement.Clone();
+
     /// <summary>Qwen2Config() (what LlavaOnevisionConfig builds when text_config is absent).</summary>
     public static LlamaTextConfig Defaults { get; } = Apply(new LlamaTextConfig(), _ => false);
 
@@ -43,6 +46,4 @@ public static class Qwen2Text
         MlpBias = false,
         QkvBias = true,
     };
-
-    private static readonly JsonElement NoTokens = JsonDocument.Parse("[]").RootElement.Clone();
 }
