@@ -37,6 +37,8 @@ public static class ModelFamilies
     /// <summary>Registration: one line per family, most specific first (LLaVA claims every other Llava* architecture).</summary>
     public static IReadOnlyList<IModelFamily> All { get; } =
     [
+        Qwen2Vl.Qwen2VlFamily.Instance,
+        LlavaOnevision.LlavaOnevisionFamily.Instance,
         Llava.LlavaFamily.Instance,
     ];
 

@@ -47,3 +47,31 @@ public interface ITextDecoder
     /// </summary>
     Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues);
 }
+
+public static class TextDecoderExtensions
+{
+    /// <summary>
+    /// The merged input sequence [1, N, D]: text embeddings of <paramref name="ids"/> with the single image placeholder at
+    /// <paramref name="placeholderIndex"/> replaced in place by <paramref name="imageFeatures"/> [K, D] (every family's
+    /// way of putting the image into the prompt: LLaVA, Qwen2-VL, OneVision).
+    /// </summary>
+    public static Tensor EmbedWithImage(this ITextDecoder decoder, IReadOnlyList<long> ids, int placeholderIndex, Tensor imageFeatures)
+    {
+        if (placeholderIndex < 0 || placeholderIndex >= ids.Count)
+            throw new ArgumentOutOfRangeException(nameof(placeholderIndex), $"{placeholderIndex} is outside the {ids.Count} prompt ids");
+        long vocab = decoder.VocabSize;
+        for (int i = 0; i < ids.Count; i++)
+        {
+            if (i != placeholderIndex && (ids[i] < 0 || ids[i] >= vocab))
+                throw new ArgumentException($"token id {ids[i]} at index {i} is outside the vocabulary (0..{vocab - 1})");
+        }
+        using var scope = NewDisposeScope();
+        var before = tensor(ids.Take(placeholderIndex).ToArray(), dtype: ScalarType.Int64, device: decoder.Device);
+        var after = tensor(ids.Skip(placeholderIndex + 1).ToArray(), dtype: ScalarType.Int64, device: decoder.Device);
+        var parts = new List<Tensor>();
+        if (before.numel() > 0) parts.Add(decoder.Embed(before));
+        parts.Add(imageFeatures.reshape(-1, decoder.HiddenSize).to(decoder.DType));
+        if (after.numel() > 0) parts.Add(decoder.Embed(after));
+        return cat(parts, 0).unsqueeze(0).MoveToOuterDisposeScope();
+    }
+}

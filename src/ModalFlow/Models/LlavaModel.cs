@@ -142,23 +142,6 @@ public sealed class LlavaModel : ExplicitModule
     /// The merged input sequence [1, N, D]: text embeddings of <paramref name="ids"/> with the single image
     /// placeholder at <paramref name="placeholderIndex"/> replaced in place by <paramref name="imageFeatures"/> [K, D].
     /// </summary>
-    public Tensor EmbedSequence(IReadOnlyList<long> ids, int placeholderIndex, Tensor imageFeatures)
-    {
-        if (placeholderIndex < 0 || placeholderIndex >= ids.Count)
-            throw new ArgumentOutOfRangeException(nameof(placeholderIndex), $"{placeholderIndex} is outside the {ids.Count} prompt ids");
-        long vocab = LanguageModel.VocabSize;
-        for (int i = 0; i < ids.Count; i++)
-        {
-            if (i != placeholderIndex && (ids[i] < 0 || ids[i] >= vocab))
-                throw new ArgumentException($"token id {ids[i]} at index {i} is outside the vocabulary (0..{vocab - 1})");
-        }
-        using var scope = NewDisposeScope();
-        var before = tensor(ids.Take(placeholderIndex).ToArray(), dtype: ScalarType.Int64, device: Device);
-        var after = tensor(ids.Skip(placeholderIndex + 1).ToArray(), dtype: ScalarType.Int64, device: Device);
-        var parts = new List<Tensor>();
-        if (before.numel() > 0) parts.Add(LanguageModel.Embed(before));
-        parts.Add(imageFeatures.reshape(-1, LanguageModel.HiddenSize).to(DType));
-        if (after.numel() > 0) parts.Add(LanguageModel.Embed(after));
-        return cat(parts, 0).unsqueeze(0).MoveToOuterDisposeScope();
-    }
+    public Tensor EmbedSequence(IReadOnlyList<long> ids, int placeholderIndex, Tensor imageFeatures) =>
+        LanguageModel.EmbedWithImage(ids, placeholderIndex, imageFeatures);
 }

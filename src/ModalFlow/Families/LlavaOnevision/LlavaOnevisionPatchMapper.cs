@@ -30,7 +30,7 @@ public sealed record OnevisionPatchMapping(ObjectPatchSets Sets, OnevisionImageP
 /// </list>
 /// Exact by construction (the full mask through the same code as the pixels); cost is one mask resize per image.
 /// </summary>
-public sealed class LlavaOnevisionPatchMapper
+public sealed class LlavaOnevisionPatchMapper : IObjectPatchMapper
 {
     /// <param name="pinpoints">(height, width) canvases as config.json lists them.</param>
     /// <param name="tileSize">S (vision_config.image_size).</param>

@@ -13,7 +13,7 @@ namespace ModalFlow.Families.Qwen2Vl;
 /// <see cref="Map(int, int, IReadOnlyList{Box})"/> resamples only the mask's distinct rows (the LLaVA mapper's exact
 /// fast path); <see cref="MapReference"/> paints and resizes the full mask and scans every pixel.
 /// </summary>
-public sealed class Qwen2VlPatchMapper
+public sealed class Qwen2VlPatchMapper : IObjectPatchMapper
 {
     public Qwen2VlPatchMapper(Qwen2VlImageProcessor processor)
     {
