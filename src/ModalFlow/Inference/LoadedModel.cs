@@ -81,7 +81,7 @@ public sealed record ModelFolder(string Directory, LlavaConfig Config, ITextToke
                 $"{config.Text.VocabSize} is smaller than the tokenizer's {tokenizer.VocabularySize} tokens ({tokenizer.SourcePath})");
         var template = options.Template is { } name
             ? ConversationTemplate.Get(name)
-            : tokenizer.Kind == TokenizerKind.Tiktoken ? ConversationTemplate.LlavaLlama3 : ConversationTemplate.VicunaV1;
+            : ConversationTemplate.DefaultFor(tokenizer);
         return new ModelFolder(dir, config, tokenizer, imageOptions, fromFile, template)
         {
             // Each checkpoint's own ecosystem by default: transformers for llava-hf, LLaVA-NeXT's code for originals.
