@@ -76,7 +76,7 @@ public abstract class ModelFolder
         if (string.IsNullOrWhiteSpace(question))
             throw new InputException(source, "question", "is empty; expected the question text");
         var prompt = PaperPrompt.Build(Template, question);
-        var layout = SequenceLayout.FromPrompt(Tokenizer, prompt, imageTokens, question, source: source);
+        var layout = SequenceLayout.FromPrompt(Tokenizer, prompt, imageTokens, question, source: source, imageTag: Template.ImageTag);
         if (layout.SeqLen > Decoder.MaxPositions)
             throw new InputException(source, "question", $"the prompt needs {layout.SeqLen} positions; the model allows max_position_embeddings = {Decoder.MaxPositions}");
         return (prompt, layout);

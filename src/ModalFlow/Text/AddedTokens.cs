@@ -5,8 +5,9 @@ namespace ModalFlow.Text;
 /// <summary>
 /// Tokens a checkpoint folder adds on top of the tokenizer file (llava-hf: &lt;image&gt; = 32000, &lt;pad&gt; = 32001),
 /// read from <c>added_tokens.json</c>, <c>tokenizer_config.json</c> → <c>added_tokens_decoder</c> and the fixtures'
-/// <c>tokenizer_extra_tokens.json</c>. They give ids strings; they are not matched inside prompt text (LLaVA splits
-/// the prompt at "&lt;image&gt;" before tokenizing and never feeds an added token to the tokenizer).
+/// <c>tokenizer_extra_tokens.json</c>. They give ids strings; the SentencePiece and tiktoken tokenizers do not match
+/// them inside prompt text (LLaVA splits the prompt at "&lt;image&gt;" before tokenizing and never feeds an added
+/// token to the tokenizer); <see cref="ByteLevelBpeTokenizer"/> does, as Hugging Face's tokenizers do.
 /// </summary>
 public static class AddedTokens
 {

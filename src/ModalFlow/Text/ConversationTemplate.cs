@@ -2,7 +2,7 @@ using System.Text;
 
 namespace ModalFlow.Text;
 
-/// <summary>How a template joins its turns (LLaVA's <c>SeparatorStyle</c>, the two the paper uses).</summary>
+/// <summary>How a template joins its turns (LLaVA's <c>SeparatorStyle</c>, the two the paper uses, and ChatML).</summary>
 public enum ConversationStyle
 {
     /// <summary>
@@ -18,6 +18,14 @@ public enum ConversationStyle
     /// "&lt;|start_header_id|&gt;assistant&lt;|end_header_id|&gt;\n\n".
     /// </summary>
     Llama3ChatTemplate,
+
+    /// <summary>
+    /// ChatML, as the Qwen2-VL-Instruct and llava-hf OneVision chat templates render it with the generation prompt:
+    /// an optional system turn "&lt;|im_start|&gt;system\n" + system + "&lt;|im_end|&gt;\n" (left out when the system
+    /// message is empty), "&lt;|im_start|&gt;user\n" + content + "&lt;|im_end|&gt;\n" (content not trimmed), then
+    /// "&lt;|im_start|&gt;assistant\n".
+    /// </summary>
+    ChatML,
 }
 
 /// <summary>
@@ -26,7 +34,7 @@ public enum ConversationStyle
 /// (shared/data/conversation-templates/TEMPLATES.md).
 /// </summary>
 /// <param name="Name">The conv mode name (<c>vicuna_v1</c>, <c>llava_llama_3</c>).</param>
-/// <param name="SystemMessage">The system text.</param>
+/// <param name="SystemMessage">The system text (ChatML: empty = no system turn).</param>
 /// <param name="Style">How turns are joined.</param>
 /// <param name="UserRole">Role of the user turn ("USER" / "user").</param>
 /// <param name="AssistantRole">Role of the assistant turn.</param>
@@ -51,6 +59,20 @@ public sealed record ConversationTemplate(
     public const string Llama3StartHeader = "<|start_header_id|>";
     public const string Llama3EndHeader = "<|end_header_id|>";
     public const string Llama3EndOfTurn = "<|eot_id|>";
+    public const string ChatMLStart = "<|im_start|>";
+    public const string ChatMLEnd = "<|im_end|>";
+
+    /// <summary>
+    /// What stands for the image in the user message, before the question: "&lt;image&gt;\n" (LLaVA, OneVision) or
+    /// "&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;" (Qwen2-VL). Contains <see cref="ImageTag"/> once.
+    /// </summary>
+    public string ImageSlot { get; init; } = PaperPrompt.ImageTag + "\n";
+
+    /// <summary>
+    /// The text that the processor expands into the image tokens and <see cref="LlavaPromptTokenizer"/> splits the
+    /// prompt at: "&lt;image&gt;" (LLaVA, OneVision id 151646) or "&lt;|image_pad|&gt;" (Qwen2-VL, id 151655).
+    /// </summary>
+    public string ImageTag { get; init; } = PaperPrompt.ImageTag;
 
     /// <summary>LLaVA's <c>conv_vicuna_v1</c> (the "user" system sentence, not <c>llava_v1</c>'s "human").</summary>
     public static ConversationTemplate VicunaV1 { get; } = new(
@@ -76,8 +98,55 @@ public sealed record ConversationTemplate(
         Separator2: "",
         PaperPromptSuffix: " \n");
 
+    /// <summary>
+    /// Qwen2-VL-*-Instruct's chat template (system "You are a helpful assistant." added before the first turn; the
+    /// image as "&lt;|vision_start|&gt;&lt;|image_pad|&gt;&lt;|vision_end|&gt;" straight before the text).
+    /// </summary>
+    public static ConversationTemplate Qwen2VL { get; } = new(
+        Name: "qwen2_vl",
+        SystemMessage: "You are a helpful assistant.",
+        Style: ConversationStyle.ChatML,
+        UserRole: "user",
+        AssistantRole: "assistant",
+        Separator: "",
+        Separator2: "",
+        PaperPromptSuffix: "")
+    {
+        ImageSlot = "<|vision_start|><|image_pad|><|vision_end|>",
+        ImageTag = "<|image_pad|>",
+    };
+
+    /// <summary>llava-hf LLaVA-OneVision's chat template: no system turn; images first as "&lt;image&gt;\n", then the text.</summary>
+    public static ConversationTemplate LlavaOneVision { get; } = new(
+        Name: "llava_onevision",
+        SystemMessage: "",
+        Style: ConversationStyle.ChatML,
+        UserRole: "user",
+        AssistantRole: "assistant",
+        Separator: "",
+        Separator2: "",
+        PaperPromptSuffix: "");
+
     /// <summary>All templates, by name.</summary>
-    public static IReadOnlyList<ConversationTemplate> All { get; } = [VicunaV1, LlavaLlama3];
+    public static IReadOnlyList<ConversationTemplate> All { get; } = [VicunaV1, LlavaLlama3, Qwen2VL, LlavaOneVision];
+
+    /// <summary>
+    /// The template a model folder's tokenizer implies when none is named: SentencePiece → <c>vicuna_v1</c>; Llama-3's
+    /// header tokens → <c>llava_llama_3</c>; Qwen2's "&lt;|vision_start|&gt;" + "&lt;|image_pad|&gt;" →
+    /// <c>qwen2_vl</c>; "&lt;|im_start|&gt;" + an added "&lt;image&gt;" → <c>llava_onevision</c>.
+    /// </summary>
+    /// <exception cref="InputException">A tokenizer that fits none of these (name the template instead).</exception>
+    public static ConversationTemplate DefaultFor(ITextTokenizer tokenizer)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        bool Has(string token) => tokenizer.TokenToId(token) is { } id && tokenizer.IsSpecial(id);
+        if (tokenizer.Kind == TokenizerKind.SentencePiece) return VicunaV1;
+        if (Has(Llama3StartHeader) && Has(Llama3EndHeader)) return LlavaLlama3;
+        if (Has(ChatMLStart) && Has("<|vision_start|>") && Has(Qwen2VL.ImageTag)) return Qwen2VL;
+        if (Has(ChatMLStart) && Has(LlavaOneVision.ImageTag)) return LlavaOneVision;
+        throw new InputException(tokenizer.SourcePath, "conv_mode",
+            $"cannot tell the conversation template from this tokenizer; expected one of {string.Join(", ", All.Select(t => t.Name))} to be named");
+    }
 
     /// <summary>The template called <paramref name="name"/> (a LLaVA conv mode).</summary>
     /// <exception cref="InputException">Unknown name; the message lists the known ones.</exception>
@@ -107,6 +176,11 @@ public sealed record ConversationTemplate(
                 AppendLlama3Turn(sb, UserRole, userMessage);
                 sb.Append(Llama3StartHeader).Append(AssistantRole).Append(Llama3EndHeader).Append("\n\n");
                 break;
+            case ConversationStyle.ChatML:
+                if (SystemMessage.Length > 0) AppendChatMLTurn(sb, "system", SystemMessage);
+                AppendChatMLTurn(sb, UserRole, userMessage);
+                sb.Append(ChatMLStart).Append(AssistantRole).Append('\n');
+                break;
             default:
                 throw new InvalidOperationException($"conversation style {Style} is not implemented");
         }
@@ -115,6 +189,9 @@ public sealed record ConversationTemplate(
 
     /// <summary><see cref="Render"/> plus <see cref="PaperPromptSuffix"/>: the prompt string the paper feeds the model.</summary>
     public string RenderPaperPrompt(string userMessage) => Render(userMessage) + PaperPromptSuffix;
+
+    private static void AppendChatMLTurn(StringBuilder sb, string role, string content) =>
+        sb.Append(ChatMLStart).Append(role).Append('\n').Append(content).Append(ChatMLEnd).Append('\n');
 
     private static void AppendLlama3Turn(StringBuilder sb, string role, string content) =>
         sb.Append(Llama3StartHeader).Append(role).Append(Llama3EndHeader).Append("\n\n")

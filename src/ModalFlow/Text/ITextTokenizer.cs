@@ -8,6 +8,12 @@ public enum TokenizerKind
 
     /// <summary>A tiktoken BPE ranks file (Meta Llama-3; Llama3-LLaVA-NeXT).</summary>
     Tiktoken,
+
+    /// <summary>
+    /// A byte-level BPE: vocab.json + merges.txt (Qwen2) or a Hugging Face tokenizer.json (Qwen2-VL, LLaVA-OneVision,
+    /// llava-hf Llama-3 folders).
+    /// </summary>
+    ByteLevelBpe,
 }
 
 /// <summary>
@@ -39,7 +45,14 @@ public interface ITextTokenizer
     string SourcePath { get; }
 
     /// <summary>Begin-of-sequence id (1 for Llama-2, 128000 &lt;|begin_of_text|&gt; for Llama-3).</summary>
+    /// <exception cref="InvalidOperationException">The tokenizer has none (<see cref="AddsBos"/> false).</exception>
     int BosId { get; }
+
+    /// <summary>
+    /// Whether the tokenizer's default call puts <see cref="BosId"/> in front (true for Llama-2 and Llama-3; false for
+    /// Qwen2, which has no BOS).
+    /// </summary>
+    bool AddsBos => true;
 
     /// <summary>End id that stops generation (2 &lt;/s&gt; for Llama-2, 128009 &lt;|eot_id|&gt; for Llama-3 chat).</summary>
     int EosId { get; }
@@ -87,7 +100,10 @@ public static class TextTokenizerExtensions
     public static string[] IdsToTokens(this ITextTokenizer tokenizer, IEnumerable<int> ids) =>
         ids.Select(tokenizer.IdToToken).ToArray();
 
-    /// <summary><see cref="ITextTokenizer.EncodeToIds"/> with the BOS id in front (the tokenizer's default call).</summary>
+    /// <summary>
+    /// The tokenizer's default call: <see cref="ITextTokenizer.EncodeToIds"/> with the BOS id in front when it adds one
+    /// (<see cref="ITextTokenizer.AddsBos"/>).
+    /// </summary>
     public static int[] EncodeWithBos(this ITextTokenizer tokenizer, string text) =>
-        [tokenizer.BosId, .. tokenizer.EncodeToIds(text)];
+        tokenizer.AddsBos ? [tokenizer.BosId, .. tokenizer.EncodeToIds(text)] : tokenizer.EncodeToIds(text);
 }

@@ -19,22 +19,27 @@ public static class LlavaPromptTokenizer
     public const int ImageTokenIndex = -200;
 
     /// <summary>
-    /// Splits <paramref name="prompt"/> at every literal "&lt;image&gt;", tokenizes each piece on its own with BOS
-    /// (the tokenizer's default call), emits the first piece's BOS once, drops the first id of every piece and puts
-    /// <paramref name="placeholderId"/> between the pieces.
+    /// Splits <paramref name="prompt"/> at every literal <paramref name="imageTag"/> ("&lt;image&gt;"), tokenizes
+    /// each piece on its own with BOS (the tokenizer's default call), emits the first piece's BOS once, drops the
+    /// first id of every piece and puts <paramref name="placeholderId"/> between the pieces. A tokenizer without BOS
+    /// (Qwen2) keeps every id of every piece, as LLaVA's code does when the first id is no BOS.
     /// </summary>
-    public static TokenizedPrompt Tokenize(ITextTokenizer tokenizer, string prompt, int placeholderId = ImageTokenIndex)
+    /// <param name="imageTag">The image slot's text: "&lt;image&gt;" (LLaVA, OneVision) or "&lt;|image_pad|&gt;"
+    /// (Qwen2-VL; <see cref="ConversationTemplate.ImageTag"/>).</param>
+    public static TokenizedPrompt Tokenize(ITextTokenizer tokenizer, string prompt, int placeholderId = ImageTokenIndex,
+        string imageTag = PaperPrompt.ImageTag)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentException.ThrowIfNullOrEmpty(imageTag);
         // prompt_chunks = [tokenizer(chunk).input_ids for chunk in prompt.split("<image>")]
-        var chunks = prompt.Split(PaperPrompt.ImageTag).Select(tokenizer.EncodeWithBos).ToArray();
+        var chunks = prompt.Split(imageTag).Select(tokenizer.EncodeWithBos).ToArray();
         var ids = ImmutableArray.CreateBuilder<int>();
         var placeholders = ImmutableArray.CreateBuilder<int>();
         // offset = 1 (and the BOS emitted once) when the first chunk starts with BOS; then every chunk loses its
         // first id. The separator is [placeholder] * (offset + 1), of which x[offset:] keeps one.
         var offset = 0;
-        if (chunks[0].Length > 0 && chunks[0][0] == tokenizer.BosId)
+        if (tokenizer.AddsBos && chunks[0].Length > 0 && chunks[0][0] == tokenizer.BosId)
         {
             offset = 1;
             ids.Add(chunks[0][0]);

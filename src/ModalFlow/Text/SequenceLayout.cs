@@ -136,10 +136,13 @@ public sealed record SequenceLayout
         return new SequenceLayout(promptIds, p, imageTokenCount, question, [.. tokens], tokenizer.StringStyle, q, ins, source);
     }
 
-    /// <summary>Tokenizes <paramref name="prompt"/> with <see cref="LlavaPromptTokenizer"/>, then <see cref="Create"/>.</summary>
+    /// <summary>
+    /// Tokenizes <paramref name="prompt"/> with <see cref="LlavaPromptTokenizer"/> (split at <paramref name="imageTag"/>:
+    /// the template's <see cref="ConversationTemplate.ImageTag"/>), then <see cref="Create"/>.
+    /// </summary>
     public static SequenceLayout FromPrompt(ITextTokenizer tokenizer, string prompt, int imageTokenCount, string question,
-        string instruction = PaperPrompt.Instruction, string? source = null) =>
-        Create(tokenizer, LlavaPromptTokenizer.Tokenize(tokenizer, prompt), imageTokenCount, question, instruction, source);
+        string instruction = PaperPrompt.Instruction, string? source = null, string imageTag = PaperPrompt.ImageTag) =>
+        Create(tokenizer, LlavaPromptTokenizer.Tokenize(tokenizer, prompt, imageTag: imageTag), imageTokenCount, question, instruction, source);
 
     /// <summary>
     /// The paper's <c>find_token_range</c> for any text after the image (an option word, an object name): first

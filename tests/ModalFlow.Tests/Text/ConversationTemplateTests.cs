@@ -49,4 +49,33 @@ public class ConversationTemplateTests
     [InlineData("lmms-lab/llama3-llava-next-8b", "llava_llama_3")]
     public void TemplateForModel_Follows_Papers_Script(string model, string template) =>
         Assert.Equal(template, PaperPrompt.TemplateForModel(model).Name);
+
+    [Theory]
+    [InlineData("Qwen/Qwen2-VL-7B-Instruct", "qwen2_vl")]
+    [InlineData("Qwen/Qwen2-VL-2B-Instruct", "qwen2_vl")]
+    [InlineData("llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava_onevision")]
+    public void TemplateForModel_Knows_The_ChatML_Families(string model, string template) =>
+        Assert.Equal(template, PaperPrompt.TemplateForModel(model).Name);
+
+    [Theory]
+    [MemberData(nameof(ChatFixtures.AllCases), MemberType = typeof(ChatFixtures))]
+    public void ChatML_PaperPrompt_Equals_CaseJson_Prompt(string model, string caseId)
+    {
+        var c = ChatFixtures.Load(model, caseId);
+        var template = ConversationTemplate.Get(ChatFixtures.TemplateFor(model).Name);
+        Assert.Equal(c.Prompt, PaperPrompt.Build(template, c.Question));
+        Assert.Equal(1, c.Prompt.Split(template.ImageTag).Length - 1);
+    }
+
+    [Fact]
+    public void Qwen2VL_Has_A_System_Turn_And_OneVision_None()
+    {
+        var q = PaperPrompt.UserMessage(ConversationTemplate.Qwen2VL, "What is it?");
+        Assert.Equal("<|vision_start|><|image_pad|><|vision_end|>What is it? \nAnswer the question using a single word or phrase.", q);
+        Assert.StartsWith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n", ConversationTemplate.Qwen2VL.Render(q));
+        var o = PaperPrompt.UserMessage(ConversationTemplate.LlavaOneVision, "What is it?");
+        Assert.Equal(PaperPrompt.UserMessage("What is it?"), o); // "<image>\n" + question + instruction, as LLaVA
+        Assert.Equal("<|im_start|>user\n" + o + "<|im_end|>\n<|im_start|>assistant\n", ConversationTemplate.LlavaOneVision.Render(o));
+        Assert.Throws<InputException>(() => PaperPrompt.UserMessage(ConversationTemplate.Qwen2VL, "a <|image_pad|> b"));
+    }
 }

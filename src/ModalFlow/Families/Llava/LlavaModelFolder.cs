@@ -155,7 +155,7 @@ public sealed class LlavaModelFolder : ModelFolder
                 $"{config.Text.VocabSize} is smaller than the tokenizer's {tokenizer.VocabularySize} tokens ({tokenizer.SourcePath})");
         var template = options.Template is { } name
             ? ConversationTemplate.Get(name)
-            : tokenizer.Kind == TokenizerKind.Tiktoken ? ConversationTemplate.LlavaLlama3 : ConversationTemplate.VicunaV1;
+            : ConversationTemplate.DefaultFor(tokenizer);
         // Each checkpoint's own ecosystem by default: transformers for llava-hf, LLaVA-NeXT's code for originals.
         var anyres = options.Anyres ?? (config.IsOriginal ? AnyresArithmetic.LlavaNext : AnyresArithmetic.Transformers);
         return new LlavaModelFolder(dir, config, tokenizer, imageOptions, fromFile, template, anyres, towerDir);
