@@ -10,13 +10,13 @@ public static class InspectCommand
     public static Command Create(CliContext ctx)
     {
         var model = CommonOptions.Model();
-        var size = new Option<string?>("--image-size") { Description = "WxH of an image, to report its image-token count (e.g. 500x375)" };
+        var size = new Option<string?>("--image-size") { Description = "WxH of an image, to report its image-token count (e.g. 500x375)", HelpName = "WxH" };
         var json = CommonOptions.Json();
-        var cmd = new Command("inspect", "Describe a checkpoint folder: format, architecture, sizes, tokenizer, image tokens") { model, size, json };
+        var cmd = new Command("inspect", "Describe a checkpoint folder: format, architecture, sizes, tokenizer, image tokens") { model, size, json, CommonOptions.ModelFolder };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var dir = parse.GetValue(model)!;
-            var folder = ModelFolder.Read(dir, CommonOptions.Load("f32", parse));
+            var folder = ModelFolder.Read(dir, CommonOptions.Load(parse));
             var cfg = folder.Config;
             using var checkpoint = TensorCheckpoint.Open(dir);
             var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path, cfg);
