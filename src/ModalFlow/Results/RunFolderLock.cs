@@ -93,14 +93,9 @@ public sealed class RunFolderLock : IDisposable
                 var self = Current();
                 if (TryCreateRecord(recordPath, self)) return new RunFolderLock(folder, mutex, self, null);
                 var holder = ReadRecord(recordPath);
-                if (holder is null)
-                {
-                    // Created but not yet written, or damaged.
-                    if (DateTime.UtcNow < deadline) { mutex.Dispose(); Thread.Sleep(50); continue; }
-                    if (!force)
-                        throw new InputException(recordPath, null, "is not a readable lock record, so who writes this run folder cannot be told. " +
-                            $"If no other modalflow process writes {folder}, rerun with --force-unlock or delete {recordPath}.");
-                }
+                // Created but not yet written (by a writer the OS lock does not reach: wait a moment), or left half-written
+                // by a writer killed in that moment: a live writer writes its record within milliseconds.
+                if (holder is null && DateTime.UtcNow < deadline) { mutex.Dispose(); Thread.Sleep(50); continue; }
                 var state = holder is null ? HolderState.Dead : StateOf(holder);
                 switch (state)
                 {
