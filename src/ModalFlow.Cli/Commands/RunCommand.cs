@@ -66,7 +66,7 @@ public static class RunCommand
             if (o.Experiment.Blocks.Count > 0 && RunChecks.WindowNote(o.Window, o.Model, o.VisionTowerPath) is { } note) ctx.Err.WriteLine(note);
             ctx.Err.WriteLine($"run: experiment {o.Experiment.Name} ({o.Experiment.Title}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, filter {o.Filter}, shard {i}/{n}, {o.DType}, engine {o.Engine.ToString().ToLowerInvariant()} → {Path.GetFullPath(o.Out)}");
             if (RunFolderLock.ReadRecord(Path.Combine(o.Out, RunFolderLock.RecordName)) is { } previous && RunFolderLock.StateOf(previous) == HolderState.Dead)
-                ctx.Err.WriteLine($"note: the run folder's last writer ({previous}) is no longer running; taking over and resuming");
+                ctx.Err.WriteLine($"note: the run folder's last writer, {previous.Who}, is no longer running; taking over and resuming");
             var progress = new ProgressPrinter(ctx.Err);
             using var stop = StopSignal.Install(ctx.Err, ct);
             RunSummary summary;
@@ -97,7 +97,7 @@ public static class RunCommand
         int finished = done + excluded;
         string of = total is { } t ? $" of {t}" : "";
         string now = atStart is { } s ? $", {finished - s} of them in this session" : "";
-        return $"interrupted: {finished}{of} samples finished ({done} used, {excluded} excluded{now}), stored in {Path.GetFullPath(path)}; the sample in flight was dropped";
+        return $"interrupted: {finished}{of} samples finished ({done} used, {excluded} excluded{now}), stored in {Path.GetFullPath(path)}";
     }
 
     public static (int Index, int Count) ParseShard(string s) =>

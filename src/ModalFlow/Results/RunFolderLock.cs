@@ -17,9 +17,11 @@ public sealed record RunFolderHolder
     [JsonPropertyName("since")] public required DateTimeOffset Since { get; init; }
     [JsonPropertyName("command")] public string Command { get; init; } = "";
 
-    public override string ToString() =>
-        $"pid {Pid} on host {Host} since {Since.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}Z" +
-        (Command.Length > 0 ? $" ({Command})" : "");
+    /// <summary>"pid 123 on host node7 since 2026-12-01 10:00:00Z".</summary>
+    [JsonIgnore]
+    public string Who => $"pid {Pid} on host {Host} since {Since.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}Z";
+
+    public override string ToString() => Who + (Command.Length > 0 ? $" ({Command})" : "");
 }
 
 /// <summary>Whether a recorded holder is still running, seen from this process.</summary>

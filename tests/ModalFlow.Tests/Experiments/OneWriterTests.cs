@@ -35,7 +35,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
         var reference = Path.Combine(_tmp.FullName, "reference");
         using (var first = ChildRun.Start(Args(reference, images)))
         {
-            Assert.True(first.WaitForProgress(2), $"the first run ended early (exit {first.Process.ExitCode}):\n{first.Stderr}");
+            if (!first.WaitForProgress(2)) Assert.Fail($"the first run ended early (exit {first.Wait()}):\n{first.Stderr}");
             using (var second = ChildRun.Start(Args(reference, images)))
             {
                 int code = second.Wait();
@@ -50,7 +50,8 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
             }
             var report = ModalFlow.Tests.Cli.CliTests.Run("report", "--run", reference);
             Assert.True(report.Code == 0, "reading a run folder while it is written must stay allowed: " + report.Err);
-            Assert.True(first.Wait() == 0, $"the first run exited {first.Process.ExitCode}:\n{first.Stderr}");
+            int firstCode = first.Wait();
+            Assert.True(firstCode == 0, $"the first run exited {firstCode}:\n{first.Stderr}");
         }
         Assert.False(File.Exists(Path.Combine(reference, RunFolderLock.RecordName)), "a finished run leaves no lock record");
 
@@ -59,7 +60,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
         int killedPid;
         using (var victim = ChildRun.Start(Args(resumed, images)))
         {
-            Assert.True(victim.WaitForProgress(4), $"the run ended early:\n{victim.Stderr}");
+            if (!victim.WaitForProgress(4)) Assert.Fail($"the run ended early (exit {victim.Wait()}):\n{victim.Stderr}");
             killedPid = victim.Process.Id;
             victim.Process.Kill();
             victim.Wait();
@@ -73,7 +74,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
         // 3. The next run takes over (no manual step) and is stopped with Ctrl-C: exit 130, how far, how to resume.
         using (var interrupted = ChildRun.Start(Args(resumed, images)))
         {
-            Assert.True(interrupted.WaitForProgress(committedAtKill + 2), $"the resumed run ended early (exit {interrupted.Process.ExitCode}):\n{interrupted.Stderr}");
+            if (!interrupted.WaitForProgress(committedAtKill + 2)) Assert.Fail($"the resumed run ended early (exit {interrupted.Wait()}):\n{interrupted.Stderr}");
             interrupted.Signal(2);
             int code = interrupted.Wait();
             log.WriteLine("interrupted run: " + interrupted.Stderr);
@@ -89,7 +90,10 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
 
         // 4. The same command finishes the run: the same rows as the uninterrupted one, none twice.
         using (var last = ChildRun.Start(Args(resumed, images)))
-            Assert.True(last.Wait() == 0, $"the final run exited {last.Process.ExitCode}:\n{last.Stderr}");
+        {
+            int lastCode = last.Wait();
+            Assert.True(lastCode == 0, $"the final run exited {lastCode}:\n{last.Stderr}");
+        }
         using var a = RunStore.Open(Path.Combine(reference, RunStore.FileName));
         using var b = RunStore.Open(Path.Combine(resumed, RunStore.FileName));
         Assert.Equal(a.Counts(), b.Counts());
