@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using ModalFlow.Cli.Commands;
 
 namespace ModalFlow.Cli;
@@ -6,9 +7,12 @@ namespace ModalFlow.Cli;
 /// <summary>The `modalflow` command: one subcommand per verb. Output goes through the given writers so tests can run it in memory.</summary>
 public static class Cli
 {
-    public static RootCommand Build(CliContext ctx)
+    public const string Name = "modalflow";
+
+    public static Command Build(CliContext ctx)
     {
-        var root = new RootCommand("ModalFlow: trace how information flows between image and text inside LLaVA models")
+        // A plain Command named like the wrapper, not a RootCommand (whose name is the executable's, ModalFlow.Cli).
+        var root = new Command(Name, "ModalFlow: trace how information flows between image and text inside LLaVA models")
         {
             PredictCommand.Create(ctx),
             TraceCommand.Create(ctx),
@@ -21,19 +25,27 @@ public static class Cli
             DemoCommand.Create(ctx),
             BenchCommand.Create(ctx),
         };
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
         root.Options.Add(CommonOptions.Verbose);
-        root.Options.Add(CommonOptions.Tokenizer);
-        root.Options.Add(CommonOptions.AnyresMode);
-        root.Options.Add(CommonOptions.VisionTower);
         return root;
     }
 
+    /// <summary>
+    /// Parses and runs. A parse error (unknown option or command, missing or malformed value) is reported on stderr with
+    /// exit 2 and nothing on stdout; help goes to stdout with exit 0.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
     {
-        var ctx = new CliContext(stdout, stderr);
-        var root = Build(ctx);
-        var parsed = root.Parse(args);
-        return await parsed.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, ct);
+        var ctx = new CliContext(stdout, stderr) { Args = args };
+        var parsed = Build(ctx).Parse(args);
+        if (parsed.Errors.Count > 0) return ParseErrors.Report(parsed, stderr);
+        // No termination timeout: System.CommandLine would otherwise kill a run 2 s after Ctrl-C, mid-sample; `run`
+        // handles Ctrl-C itself (StopSignal) and every other verb keeps the default (the process ends at once).
+        return await parsed.InvokeAsync(new InvocationConfiguration
+        {
+            Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+        }, ct);
     }
 
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => RunAsync(args, stdout, stderr).GetAwaiter().GetResult();

@@ -13,6 +13,15 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr)
     public TextWriter Out { get; } = stdout;
     public TextWriter Err { get; } = stderr;
 
+    /// <summary>The arguments this command was started with (to print the command that resumes a run).</summary>
+    public IReadOnlyList<string> Args { get; init; } = [];
+
+    /// <summary>The command line as a shell would take it back: <c>modalflow run --model … </c>.</summary>
+    public string CommandLine => string.Join(' ', Args.Prepend(Cli.Name).Select(ShellQuote));
+
+    private static string ShellQuote(string a) =>
+        a.Length > 0 && a.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=,@+%".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
+
     public static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,

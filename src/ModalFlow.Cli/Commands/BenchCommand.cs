@@ -9,11 +9,12 @@ public static class BenchCommand
     public static Command Create(CliContext ctx)
     {
         var json = CommonOptions.Json();
-        var samples = new Option<int>("--samples") { Description = "Samples timed per condition and engine", DefaultValueFactory = _ => 2 };
-        var layers = new Option<int>("--layers") { Description = "Decoder layers of the benchmark model", DefaultValueFactory = _ => 16 };
-        var hidden = new Option<int>("--hidden") { Description = "Hidden size of the benchmark model (heads of 64)", DefaultValueFactory = _ => 512 };
-        var window = new Option<int>("--window") { Description = "Window size k", DefaultValueFactory = _ => 9 };
-        var knockouts = new Option<int>("--memory-knockouts") { Description = "Consecutive knockouts for the flat-memory check", DefaultValueFactory = _ => 1000 };
+        var samples = CommonOptions.Int("--samples", "Samples timed per condition and engine", 2);
+        var layers = CommonOptions.Int("--layers", "Decoder layers of the benchmark model", 16);
+        var hidden = CommonOptions.Int("--hidden", "Hidden size of the benchmark model (a multiple of 64: heads of 64)", 512, min: 64);
+        hidden.Validators.Add(r => { if (r.Tokens.Count > 0 && int.TryParse(r.Tokens[^1].Value, out int h) && h % 64 != 0) r.AddError($"--hidden: {h}; expected a multiple of 64"); });
+        var window = CommonOptions.Int("--window", "Window size k", 9);
+        var knockouts = CommonOptions.Int("--memory-knockouts", "Consecutive knockouts for the flat-memory check", 1000, min: 0);
         var knockout = new Command("knockout", "Time a full window sweep per sample, naive vs fast, for Image->Question and Question->Last")
         {
             samples, layers, hidden, window, knockouts, json,
@@ -21,7 +22,6 @@ public static class BenchCommand
         knockout.SetAction(parse => ctx.Guard(parse, () =>
         {
             int h = parse.GetValue(hidden);
-            if (h < 64 || h % 64 != 0) throw new InputException(null, "--hidden", $"{h}; expected a positive multiple of 64");
             var g = new BenchGeometry { Hidden = h, Heads = h / 64, KvHeads = h / 64, Intermediate = (int)Math.Round(h * 2.6875), Layers = parse.GetValue(layers) };
             var r = KnockoutBenchmark.Run(g, parse.GetValue(samples), parse.GetValue(window), parse.GetValue(knockouts), msg => ctx.Err.WriteLine(msg));
             if (parse.GetValue(json))

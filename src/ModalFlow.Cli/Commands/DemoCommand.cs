@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.CommandLine;
 using System.Text;
 using ModalFlow.Data;
 using ModalFlow.Experiments;
@@ -19,11 +19,11 @@ public static class DemoCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var outDir = new Option<string>("--out") { Description = "Folder for results, figures and the report", DefaultValueFactory = _ => Path.Combine("out", "demo") };
-        var model = new Option<string?>("--model") { Description = "Model folder (default: the embedded toy LLaVA)" };
-        var data = new Option<string?>("--data") { Description = "Toy data folder with toy_<Task>.csv and images/ (default: the embedded held-out set)" };
-        var perTask = new Option<int>("--per-task") { Description = "Questions per task for the four experiments", DefaultValueFactory = _ => 16 };
-        var window = new Option<int>("--window") { Description = "Knockout window (layers)", DefaultValueFactory = _ => 1 };
+        var outDir = CommonOptions.Out("Folder for results, figures and the report", Path.Combine("out", "demo"));
+        var model = new Option<string?>("--model") { Description = "Model folder (default: the embedded toy LLaVA)", HelpName = "DIR" };
+        var data = new Option<string?>("--data") { Description = "Toy data folder with toy_<Task>.csv and images/ (default: the embedded held-out set)", HelpName = "DIR" };
+        var perTask = CommonOptions.Int("--per-task", "Questions per task for the four experiments", 16);
+        var window = CommonOptions.Int("--window", "Knockout window (layers)", 1);
         var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
@@ -34,9 +34,11 @@ public static class DemoCommand
             var modelDir = Path.GetFullPath(modelOption ?? EmbeddedToy.ModelDir);
             var dataDir = Path.GetFullPath(dataOption ?? EmbeddedToy.EvalDir);
             int n = parse.GetValue(perTask), w = parse.GetValue(window);
-            if (n < 1) throw new InputException(null, "--per-task", $"{n}; expected at least 1");
+            var windowNote = RunChecks.WindowNote(w, ModelFolder.Read(modelDir));
+            if (!Directory.Exists(dataDir)) throw new InputException(dataDir, "--data", "folder not found; expected toy_<Task>.csv files and images/ (modalflow toy data --out DIR)");
             Directory.CreateDirectory(dir);
             ctx.Out.WriteLine($"ModalFlow demo → {dir}");
+            if (windowNote is not null) ctx.Err.WriteLine(windowNote);
 
             IReadOnlyList<ToyTaskProbe> probes;
             using (var m = LoadedModel.Load(modelDir))

@@ -10,13 +10,13 @@ public static class InspectCommand
     public static Command Create(CliContext ctx)
     {
         var model = CommonOptions.Model();
-        var size = new Option<string?>("--image-size") { Description = "WxH of an image, to report its image-token count (e.g. 500x375)" };
+        var size = new Option<string?>("--image-size") { Description = "WxH of an image, to report its image-token count (e.g. 500x375)", HelpName = "WxH" };
         var json = CommonOptions.Json();
-        var cmd = new Command("inspect", "Describe a checkpoint folder: family, format, sizes, tokenizer, position ids, image tokens") { model, size, json };
+        var cmd = new Command("inspect", "Describe a checkpoint folder: family, format, sizes, tokenizer, position ids, image tokens") { model, size, json, CommonOptions.ModelFolder };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var dir = parse.GetValue(model)!;
-            var folder = ModelFolder.Read(dir, CommonOptions.Load("f32", parse));
+            var folder = ModelFolder.Read(dir, CommonOptions.Load(parse));
             var (w, h) = parse.GetValue(size) is { } s ? ParseSize(s) : (0, 0);
             var plan = w > 0 ? folder.PlanImage(w, h) : null;
             using var checkpoint = TensorCheckpoint.Open(dir);

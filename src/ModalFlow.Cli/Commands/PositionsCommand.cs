@@ -11,14 +11,14 @@ public static class PositionsCommand
     public static Command Create(CliContext ctx)
     {
         var model = CommonOptions.Model();
-        var data = new Option<string>("--data") { Description = "A task CSV file", Required = true };
-        var qid = new Option<string>("--question-id") { Description = "The row's question_id (as in the CSV, leading zeros kept)", Required = true };
+        var data = new Option<string>("--data") { Description = "A task CSV file", Required = true, HelpName = "CSV" };
+        var qid = new Option<string>("--question-id") { Description = "The row's question_id (as in the CSV, leading zeros kept)", Required = true, HelpName = "ID" };
         var mode = CommonOptions.ImageMode();
         var json = CommonOptions.Json();
-        var cmd = new Command("positions", "Print a row's sequence layout and every named position set") { model, data, qid, mode, json };
+        var cmd = new Command("positions", "Print a row's sequence layout and every named position set") { model, data, qid, mode, json, CommonOptions.ModelFolder };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
-            var folder = ModelFolder.Read(parse.GetValue(model)!, CommonOptions.Load("f32", parse));
+            var folder = ModelFolder.Read(parse.GetValue(model)!, CommonOptions.Load(parse));
             var file = parse.GetValue(data)!;
             var rows = GqaTaskReader.ReadFile(file);
             var id = parse.GetValue(qid)!;

@@ -12,16 +12,16 @@ public static class PredictCommand
         var image = CommonOptions.Image();
         var question = CommonOptions.Question();
         var mode = CommonOptions.ImageMode();
-        var dtype = CommonOptions.DType();
         var json = CommonOptions.Json();
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Greedy decoding length limit", DefaultValueFactory = _ => 128 };
+        var maxNew = CommonOptions.Int("--max-new-tokens", "Greedy decoding length limit", 128);
         var cmd = new Command("predict", "Answer a question about an image with the paper's prompt (greedy)")
         {
-            model, image, question, mode, maxNew, dtype, json,
+            model, image, question, mode, maxNew, json, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
-            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!, parse));
+            RunChecks.ModelAndImage(parse.GetValue(model)!, parse.GetValue(image)!);
+            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse));
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             var p = Predictor.Predict(m, input, parse.GetValue(maxNew));
             if (parse.GetValue(json))

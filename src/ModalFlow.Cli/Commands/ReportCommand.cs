@@ -8,7 +8,7 @@ public static class ReportCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var run = new Option<string>("--run") { Description = "Run folder (with run.sqlite)", Required = true };
+        var run = new Option<string>("--run") { Description = "Run folder (with run.sqlite); reading it while a run writes it is fine", Required = true, HelpName = "DIR" };
         var cmd = new Command("report", "Regenerate exports (CSV, Parquet), aggregates, figures and report.md from a run store") { run };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
@@ -18,6 +18,7 @@ public static class ReportCommand
         return cmd;
     }
 
+    /// <summary>Exports, figures and report.md from the store; a partial merge's report opens with the notice of what is missing.</summary>
     public static void Generate(CliContext ctx, string runDir)
     {
         var path = Path.Combine(runDir, RunStore.FileName);
@@ -25,6 +26,11 @@ public static class ReportCommand
         RunResults results;
         using (var store = RunStore.Open(path)) results = store.Results();
         var output = ResultsPipeline.Run(runDir, results);
+        if (results.Partial is { } partial)
+        {
+            PartialNotice.Ensure(output.Report, partial);
+            ctx.Err.WriteLine($"report: partial merge, {partial.Merged.Count} of {partial.ShardCount} shards (missing {string.Join(", ", partial.Missing)})");
+        }
         ctx.Err.WriteLine($"report: {results.Knockout.Count} knockout rows, {results.Lens.Count} lens rows → {output.Tables.Count} tables, " +
             $"{output.Figures.Count} figures, {Path.GetFullPath(output.Report)}");
     }

@@ -8,10 +8,10 @@ public static class ToyCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var outDir = new Option<string>("--out") { Description = "Folder for data and the trained model", DefaultValueFactory = _ => Path.Combine("out", "toy") };
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps", DefaultValueFactory = _ => new ToyTrainingOptions().Steps };
-        var perTask = new Option<int>("--train-per-task") { Description = "Training questions per task", DefaultValueFactory = _ => new ToyTrainingOptions().TrainPerTask };
-        var seed = new Option<int>("--seed") { Description = "Seed of data, initialisation and batches", DefaultValueFactory = _ => 1 };
+        var outDir = CommonOptions.Out("Folder for data and the trained model", Path.Combine("out", "toy"));
+        var steps = CommonOptions.Int("--steps", "Optimizer steps", new ToyTrainingOptions().Steps);
+        var perTask = CommonOptions.Int("--train-per-task", "Training questions per task", new ToyTrainingOptions().TrainPerTask);
+        var seed = CommonOptions.Int("--seed", "Seed of data, initialisation and batches", 1, min: 0);
         var train = new Command("train", "Generate the toy world and train the toy LLaVA on it (CPU, minutes)") { outDir, steps, perTask, seed };
         train.SetAction(parse => ctx.Guard(parse, () =>
         {
@@ -21,14 +21,13 @@ public static class ToyCommand
             ctx.Out.WriteLine($"model: {report.ModelDir} (final loss {report.FinalLoss:F4}, {report.Elapsed:mm\\:ss})");
             return CliContext.ExitOk;
         }));
-        var dataOut = new Option<string>("--out") { Description = "Folder for toy_<Task>.csv and images/", Required = true };
-        var dataPerTask = new Option<int>("--per-task") { Description = "Questions per task", DefaultValueFactory = _ => 100 };
-        var dataSeed = new Option<int>("--seed") { Description = "Seed (training uses 10·seed+1, the held-out set 10·seed+2)", DefaultValueFactory = _ => 12 };
+        var dataOut = CommonOptions.Out("Folder for toy_<Task>.csv and images/");
+        var dataPerTask = CommonOptions.Int("--per-task", "Questions per task", 100);
+        var dataSeed = CommonOptions.Int("--seed", "Seed (training uses 10·seed+1, the held-out set 10·seed+2)", 12, min: 0);
         var data = new Command("data", "Write toy questions and images in the paper's CSV schemas (e.g. more held-out questions for demo --data)") { dataOut, dataPerTask, dataSeed };
         data.SetAction(parse => ctx.Guard(parse, () =>
         {
             int n = parse.GetValue(dataPerTask);
-            if (n < 1) throw new InputException(null, "--per-task", $"{n}; expected at least 1");
             var files = ToyWorld.Write(parse.GetValue(dataOut)!, n, parse.GetValue(dataSeed));
             foreach (var (task, file) in files) ctx.Out.WriteLine($"{task,-12} {file}");
             return CliContext.ExitOk;

@@ -13,27 +13,25 @@ public static class TraceCommand
         var image = CommonOptions.Image();
         var question = CommonOptions.Question();
         var mode = CommonOptions.ImageMode();
-        var dtype = CommonOptions.DType();
         var engine = CommonOptions.Engine();
         var json = CommonOptions.Json();
-        var blocks = new Option<string[]>("--block")
-        {
-            Description = "Block 'Source->Target' (repeatable): Image->Question, Question->Last, Image->Last, Last->Last",
-            Required = true, AllowMultipleArgumentsPerToken = false,
-        };
-        var window = new Option<int>("--window") { Description = "Window size k (layers around each centre layer)", DefaultValueFactory = _ => 9 };
+        var blocks = CommonOptions.Blocks("Block (repeatable): Image->Question, Question->Last, Image->Last, Last->Last", NamedPositions.Basic, required: true);
+        var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer)", 9);
         var lens = new Option<bool>("--lens") { Description = "Add the logit lens of the clean top-1 token at the last position" };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Greedy answer length limit", DefaultValueFactory = _ => 16 };
+        var maxNew = CommonOptions.Int("--max-new-tokens", "Greedy answer length limit", 16);
         var cmd = new Command("trace", "Knock out attention edges window by window and report the change of the answer probability")
         {
-            model, image, question, blocks, window, engine, mode, lens, maxNew, dtype, json,
+            model, image, question, blocks, window, engine, mode, lens, maxNew, json, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var blockList = parse.GetValue(blocks)!.Select(BlockDescriptor.Parse).ToList();
             int k = parse.GetValue(window);
-            if (k < 1) throw new InputException(null, "--window", $"{k}; expected a positive number of layers");
-            using var m = LoadedModel.Load(parse.GetValue(model)!, CommonOptions.Load(parse.GetValue(dtype)!, parse));
+            var load = CommonOptions.Load(parse);
+            RunChecks.ModelAndImage(parse.GetValue(model)!, parse.GetValue(image)!);
+            var folder = ModelFolder.Read(parse.GetValue(model)!, load);
+            if (RunChecks.WindowNote(k, folder) is { } note) ctx.Err.WriteLine(note);
+            using var m = folder.Load(load);
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
             var prediction = Predictor.Predict(m, input, clean, parse.GetValue(maxNew));

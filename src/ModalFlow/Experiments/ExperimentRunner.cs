@@ -45,6 +45,8 @@ public sealed record RunOptions
     public AnyresArithmetic? Anyres { get; init; }
     /// <summary>Original LLaVA checkpoints: the CLIP folder (null = a sibling named like mm_vision_tower's last component).</summary>
     public string? VisionTowerPath { get; init; }
+    /// <summary>Take over the run folder even when its lock record names a process that cannot be checked (another host).</summary>
+    public bool ForceUnlock { get; init; }
     /// <summary>Qwen2-VL smart_resize bounds (null = preprocessor_config.json's).</summary>
     public int? MinPixels { get; init; }
     public int? MaxPixels { get; init; }
@@ -106,7 +108,7 @@ public static class ExperimentRunner
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
         var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
         Directory.CreateDirectory(o.Out);
-        using var store = RunStore.Open(Path.Combine(o.Out, RunStore.FileName));
+        using var store = RunStore.OpenWriter(Path.Combine(o.Out, RunStore.FileName), o.ForceUnlock);   // one writer per run folder
         store.BeginOrResume(Manifest(o, data, folder));
         store.RecordRowErrors(data.Errors.Select(e => (e.File, e.Line, e.Field, e.Message)));
         var finished = store.FinishedSamples();

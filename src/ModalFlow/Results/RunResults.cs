@@ -11,4 +11,16 @@ public sealed record RunResults(
     IReadOnlyList<MalformedRow> Malformed)
 {
     public static RunResults Empty { get; } = new([], [], [], []);
+
+    /// <summary>Set when these results come from a merge that lacks shards; a report must say so at the top.</summary>
+    public PartialMerge? Partial { get; init; }
+}
+
+/// <summary>A merge made with shards missing (<c>modalflow merge --allow-partial</c>).</summary>
+public sealed record PartialMerge(int ShardCount, IReadOnlyList<int> Merged, IReadOnlyList<int> Missing)
+{
+    /// <summary>The line a report opens with.</summary>
+    public string Notice =>
+        $"> **Partial results: {Merged.Count} of {ShardCount} shards merged; missing shard{(Missing.Count == 1 ? "" : "s")} " +
+        $"{string.Join(", ", Missing)}.** Every number below covers only the merged shards.";
 }

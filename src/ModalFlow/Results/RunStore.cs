@@ -13,6 +13,7 @@ public sealed class RunStore : IDisposable
 {
     public const string FileName = "run.sqlite";
     private readonly SqliteConnection _db;
+    private RunFolderLock? _writerLock;
 
     private RunStore(string path, SqliteConnection db)
     {
@@ -21,6 +22,30 @@ public sealed class RunStore : IDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>The folder lock this store holds as its one writer (<see cref="OpenWriter"/>), or null for a reader.</summary>
+    public RunFolderLock? WriterLock => _writerLock;
+
+    /// <summary>
+    /// Opens the store as its folder's one writer (run, merge): takes the <see cref="RunFolderLock"/> first and holds it
+    /// until disposal. A second live writer is refused with an <see cref="InputException"/> naming the holder; a dead
+    /// one's lock is taken over. <see cref="Open"/> stays lock-free for readers.
+    /// </summary>
+    public static RunStore OpenWriter(string path, bool forceUnlock = false)
+    {
+        var folderLock = RunFolderLock.Acquire(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, forceUnlock);
+        try
+        {
+            var store = Open(path);
+            store._writerLock = folderLock;
+            return store;
+        }
+        catch
+        {
+            folderLock.Dispose();
+            throw;
+        }
+    }
 
     public static RunStore Open(string path)
     {
@@ -172,7 +197,22 @@ public sealed class RunStore : IDisposable
 
     /// <summary>Everything the store holds, as the results code (exports, figures, report) consumes it.</summary>
     public RunResults Results() => new(KnockoutRows(), LensRows(), Excluded(),
-        RowErrors().Select(e => new MalformedRow(e.File, e.Line, $"{e.Field}: {e.Message}")).ToList());
+        RowErrors().Select(e => new MalformedRow(e.File, e.Line, $"{e.Field}: {e.Message}")).ToList())
+    {
+        Partial = PartialMerge(),
+    };
+
+    /// <summary>
+    /// For a merged store that lacks shards: which are merged and which are missing (from the <c>merged</c> table and
+    /// the manifest's shard count, so it is always current); null for a complete merge or a store that is no merge.
+    /// </summary>
+    public PartialMerge? PartialMerge()
+    {
+        var merged = MergedShards();
+        if (merged.Count == 0 || Manifest is not { } m) return null;
+        var missing = Enumerable.Range(1, m.ShardCount).Except(merged).ToList();
+        return missing.Count == 0 ? null : new PartialMerge(m.ShardCount, merged, missing);
+    }
 
     public (int Done, int Excluded) Counts()
     {
@@ -282,5 +322,10 @@ public sealed class RunStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _writerLock?.Dispose();
+        _writerLock = null;
+    }
 }
