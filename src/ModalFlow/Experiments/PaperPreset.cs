@@ -34,8 +34,8 @@ public static class PaperPreset
     /// <exception cref="InputException">Not one of LLaVA-1.5-7b/13b, LLaVA-v1.6-Vicuna-7b, Llama3-LLaVA-NeXT-8b.</exception>
     public static PaperSettings For(ModelFolder folder)
     {
-        var model = folder is LlavaModelFolder llava ? Recognise(llava.Config) : null;
-        if (model is not { } m)
+        var llava = folder as LlavaModelFolder;
+        if ((llava is null ? null : Recognise(llava.Config)) is not { } m)
             throw new InputException(Path.Combine(folder.Directory, "config.json"), "geometry",
                 $"--preset paper: this {folder.Variant} ({folder.Decoder.Layers} layers, hidden {folder.Decoder.Hidden}, vocab {folder.Decoder.Vocab}) " +
                 "is not one of the paper's four models (LLaVA-1.5-7b, LLaVA-1.5-13b, LLaVA-v1.6-Vicuna-7b, Llama3-LLaVA-NeXT-8b); set --window, --dtype and --max-new-tokens yourself");

@@ -3,6 +3,7 @@ using ModalFlow.Models;
 using ModalFlow.Platform;
 using ModalFlow.Tests.Support;
 using Xunit;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Tests.Models;

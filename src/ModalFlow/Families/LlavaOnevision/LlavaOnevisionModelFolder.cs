@@ -69,7 +69,7 @@ public sealed class LlavaOnevisionModelFolder : ModelFolder
 
     public override LoadedModel Load(LoadOptions options) => LlavaOnevisionLoadedModel.Load(this, options);
 
-    public static LlavaOnevisionModelFolder Read(string directory, LoadOptions options)
+    public static new LlavaOnevisionModelFolder Read(string directory, LoadOptions options)
     {
         var config = LlavaOnevisionConfig.Load(directory);
         var processor = LlavaOnevisionImageProcessor.Load(directory, config);

@@ -70,7 +70,7 @@ public sealed class Qwen2VlModelFolder : ModelFolder
 
     public override LoadedModel Load(LoadOptions options) => Qwen2VlLoadedModel.Load(this, options);
 
-    public static Qwen2VlModelFolder Read(string directory, LoadOptions options)
+    public static new Qwen2VlModelFolder Read(string directory, LoadOptions options)
     {
         var config = Qwen2VlConfig.Load(directory);
         var processorOptions = Qwen2VlImageProcessorOptions.Load(directory);
