@@ -27,9 +27,12 @@ public static class RunCommand
         var dtype = CommonOptions.DType();
         var mode = CommonOptions.ImageMode();
         var engine = CommonOptions.Engine();
+        var format = ReportCommand.Format();
+        var ci = ReportCommand.Ci();
+        var sharedY = ReportCommand.SharedY();
         var cmd = new Command("run", "Run an experiment of the paper over a task; resumable, shardable")
         {
-            model, task, data, dataDir, images, experiment, blocks, window, limit, shard, subword, filter, outDir, dtype, mode, engine,
+            model, task, data, dataDir, images, experiment, blocks, window, limit, shard, subword, filter, outDir, dtype, mode, engine, format, ci, sharedY,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(ctx.Guard(parse, () =>
         {
@@ -52,7 +55,7 @@ public static class RunCommand
             var summary = ExperimentRunner.Run(o, progress.Report, ct);
             progress.Finish();
             WriteSummary(ctx, summary);
-            ReportCommand.Generate(ctx, o.Out);
+            ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY));
             return CliContext.ExitOk;
         })));
         return cmd;
