@@ -384,13 +384,20 @@ public static class Figures
         series.GroupBy(s => s.Label).Select(g => g.First()).ToList();
 
     /// <summary>The cells of a panel: task and N as the title, no legend (the header has it), optionally one y range.</summary>
+    /// <summary>The y range of each panel cell: its own, or (<paramref name="shared"/>) one range that holds them all.</summary>
+    public static IReadOnlyList<(double Min, double Max)> PanelYRanges(IReadOnlyList<IReadOnlyList<PlotSeries>> cells, bool knockout, bool shared)
+    {
+        if (!shared) return cells.Select(c => DataRange(c, knockout)).ToList();
+        var all = DataRange(cells.SelectMany(c => c), knockout);
+        return cells.Select(_ => all).ToList();
+    }
+
     private static List<Plot> PanelCells(List<(string Task, IReadOnlyList<PlotSeries> Series)> cells, bool knockout, string yLabel, FigureOptions options)
     {
-        (double, double)? shared = null;
-        if (options.SharedPanelYAxis) shared = DataRange(cells.SelectMany(c => c.Series), knockout);
-        return cells.Select(c =>
+        var ranges = PanelYRanges(cells.Select(c => c.Series).ToList(), knockout, options.SharedPanelYAxis);
+        return cells.Select((c, i) =>
         {
-            var (yMin, yMax) = shared ?? DataRange(c.Series, knockout);
+            var (yMin, yMax) = ranges[i];
             var xs = c.Series.SelectMany(s => s.X).DefaultIfEmpty(0).ToList();
             var layout = new LegendLayout(LegendPosition.None, xs.Min() - 0.3, xs.Max() + 0.3, yMin, yMax, 0, 0);
             return BuildPlot(c.Series, layout, $"{TaskTitle(c.Task)} ({NText(c.Series)})", yLabel, knockout, options);

@@ -27,7 +27,8 @@ public enum KnockoutCsvFormat
 /// </code>
 /// and writes <c>pd.DataFrame.from_records(results).to_csv(path, index=False)</c>. So: those ten columns in that
 /// order (the misspelt <c>goden answer</c> included), no index column, the csv module's minimal quoting (a field with
-/// a comma, a double quote, CR or LF is quoted, inner quotes doubled), "\n" line ends, UTF-8 without BOM, integers
+/// a comma, a double quote or LF is quoted, inner quotes doubled; a lone CR is not, as Python 3.11 writes it — such a
+/// record does not read back, in pandas either), "\n" line ends, UTF-8 without BOM, integers
 /// as digits, floats as numpy's <c>astype(str)</c> = Python's <c>repr</c> (<see cref="PythonFloat"/>), NaN as ""
 /// (pandas' default na_rep; the paper's code never produces one: it divides by p₁ > 0). One file holds one
 /// condition (its <c>--block_description</c>, e.g. <c>Image Central Object-&gt;Question</c>, the name the paper's
