@@ -41,7 +41,8 @@ public static class CompareCommand
 
             var stem = parse.GetValue(figure) ?? Path.Combine(runDir, "compare", "compare");
             var modelName = ModelName(runDir);
-            var title = $"Run vs {(parse.GetValue(paper)!.Length == 1 ? Path.GetFileName(parse.GetValue(paper)![0]) : $"{parse.GetValue(paper)!.Length} CSV files")}\n"
+            int nFiles = parse.GetValue(paper)!.Length;
+            var title = $"Run vs {(nFiles == 1 ? "1 CSV file" : $"{nFiles} CSV files")} (dashed)\n"
                 + $"{result.Matched} rows matched \u00b7 max |\u0394| {Pp(result.MaxAbsDelta)} pp" + (modelName is null ? "" : $" \u00b7 {modelName}");
             var figures = Figures.Save(Figures.ComparisonPlot(ours, theirs, title), stem);
 
@@ -99,14 +100,20 @@ public static class CompareCommand
         foreach (var k in c.Conditions)
             w.WriteLine($"  {k.BlockDesc,-34} {k.Matched,8} {Pp(k.MaxAbsDelta),12} {Pp(k.MeanAbsDelta),13} {Pp(k.MaxAbsDeltaBase),11} {Pp(k.MaxAbsDeltaNew),11} {k.OnlyOurs,9} {k.OnlyTheirs,11}  "
                 + (k.WorstQuestionId is null ? "-" : $"question {k.WorstQuestionId}, layer {k.WorstLayer}"));
-        void List(string side, IReadOnlyList<UnmatchedRow> rows)
+        // A condition one side lacks altogether is named once, not row by row.
+        var runOnly = c.Conditions.Where(k => k.Matched == 0 && k.OnlyTheirs == 0).ToList();
+        var filesOnly = c.Conditions.Where(k => k.Matched == 0 && k.OnlyOurs == 0).ToList();
+        if (runOnly.Count > 0) w.WriteLine("conditions only in the run: " + string.Join(", ", runOnly.Select(k => $"{k.BlockDesc} ({k.OnlyOurs} rows)")));
+        if (filesOnly.Count > 0) w.WriteLine("conditions only in the files: " + string.Join(", ", filesOnly.Select(k => $"{k.BlockDesc} ({k.OnlyTheirs} rows)")));
+        void List(string side, IEnumerable<UnmatchedRow> all, List<ComparedCondition> whole)
         {
+            var rows = all.Where(r => whole.All(k => k.BlockDesc != r.BlockDesc)).ToList();
             if (rows.Count == 0) return;
             w.WriteLine($"rows only in {side}: {rows.Count}{(rows.Count > ListedUnmatched ? $" (first {ListedUnmatched})" : "")}");
             foreach (var r in rows.Take(ListedUnmatched)) w.WriteLine($"  question {r.QuestionId}  {r.BlockDesc}  layer {r.Layer}");
         }
-        List("the run", c.OnlyOurs);
-        List("the files", c.OnlyTheirs);
+        List("the run", c.OnlyOurs, runOnly);
+        List("the files", c.OnlyTheirs, filesOnly);
         foreach (var f in figures) w.WriteLine($"figure: {f}");
     }
 }

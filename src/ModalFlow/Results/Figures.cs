@@ -218,20 +218,24 @@ public static class Figures
     }
 
     /// <summary>
-    /// Both sides of a <see cref="Comparison"/>: per condition the mean relative change per layer of our rows (the
-    /// condition's own style) and of theirs (same colour, dashed, no marker, "<paramref name="theirsLabel"/>" in the
-    /// legend). Means over finite values of each side's own rows; a reader checks at a glance where the curves part.
+    /// Both sides of a <see cref="Comparison"/>: per condition both have, the mean relative change per layer of our
+    /// rows (the condition's own style) and of theirs (same colour, another dash, no marker, "<paramref name="theirsLabel"/>"
+    /// in the legend). Means over finite values of each side's own rows; a reader checks at a glance where the curves part.
     /// </summary>
     public static Plot ComparisonPlot(IReadOnlyList<KnockoutRow> ours, IReadOnlyList<KnockoutRow> theirs, string title, string theirsLabel = "paper CSV", FigureOptions? options = null)
     {
         options ??= FigureOptions.Default;
         var series = new List<PlotSeries>();
-        var blocks = ours.Concat(theirs).Select(r => r.BlockDesc).Distinct().Order(Comparer<string>.Create(ResultNames.CompareConditions));
+        // The conditions both sides have (all of them when they share none): a run's other conditions are not the question.
+        var shared = ours.Select(r => r.BlockDesc).Intersect(theirs.Select(r => r.BlockDesc)).ToHashSet();
+        var blocks = ours.Concat(theirs).Select(r => r.BlockDesc).Where(b => shared.Count == 0 || shared.Contains(b)).Distinct()
+            .Order(Comparer<string>.Create(ResultNames.CompareConditions));
         foreach (var block in blocks)
         {
             var style = ResultNames.ConditionStyle(block);
             if (MeanSeries(ours.Where(r => r.BlockDesc == block), ResultNames.ConditionLabel(block) + " (run)", style) is { } a) series.Add(a);
-            if (MeanSeries(theirs.Where(r => r.BlockDesc == block), $"{ResultNames.ConditionLabel(block)} ({theirsLabel})", style with { Dash = LineDash.Dashed, Marker = MarkerKind.None }) is { } b)
+            var theirsStyle = style with { Dash = style.Dash == LineDash.Dashed ? LineDash.Dotted : LineDash.Dashed, Marker = MarkerKind.None };
+            if (MeanSeries(theirs.Where(r => r.BlockDesc == block), $"{ResultNames.ConditionLabel(block)} ({theirsLabel})", theirsStyle) is { } b)
                 series.Add(b);
         }
         if (series.Count == 0) throw new InputException(null, "rows", "nothing to draw: neither side has a finite relative change");

@@ -44,8 +44,11 @@ public static class ReportWriter
             .OrderBy(m => m.At, Comparer<LayerAggregate>.Create(Aggregator.CompareAggregates))
             .ToList();
 
-    /// <summary>Whether a minimum is a drop at all (its mean is below 0); "none" in the report otherwise.</summary>
-    public static bool HasDrop(KnockoutMinimum m) => m.At.Mean < 0;
+    /// <summary>
+    /// Whether a minimum is a drop at all: its mean is below 0 by at least what the report's two decimals can show
+    /// (a Last→Last mean of −1e−6 % is no drop); "none" in the report otherwise.
+    /// </summary>
+    public static bool HasDrop(KnockoutMinimum m) => m.At.Mean <= -0.005;
 
     /// <summary>The lens crossing of one task (see <see cref="LensCrossing"/>).</summary>
     public static LensCrossing Crossing(IEnumerable<LensAggregate> aggregates, string task, LensProbability variant)
@@ -122,7 +125,7 @@ public static class ReportWriter
         sb.Append("## Knockout: the layer of the largest drop\n\n");
         sb.Append("Per task and condition, the window-centre layer where the mean relative change of the prediction probability is lowest, ")
           .Append(CultureInfo.InvariantCulture, $"with its 95% confidence interval ({ci.Description}; never below −100%, the least a probability can change) ")
-          .Append("and the number of samples; \"none\" when no layer's mean is below 0.\n\n");
+          .Append("and the number of samples; \"none\" when no layer's mean is below 0 (to two decimals).\n\n");
         foreach (var group in Minima(aggregates).GroupBy(m => (m.Experiment, m.Subword)))
         {
             var blocks = aggregates.Where(a => a.Experiment == group.Key.Experiment && a.Subword == group.Key.Subword).Select(a => a.BlockDesc);
