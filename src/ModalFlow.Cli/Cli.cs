@@ -19,6 +19,7 @@ public static class Cli
             RunCommand.Create(ctx),
             ReportCommand.Create(ctx),
             MergeCommand.Create(ctx),
+            CompareCommand.Create(ctx),
             PositionsCommand.Create(ctx),
             InspectCommand.Create(ctx),
             ToyCommand.Create(ctx),

@@ -89,9 +89,12 @@ public static class DemoCommand
                 var parts = runs[exp.Name];
                 var all = new RunResults([.. parts.SelectMany(r => r.Knockout)], [.. parts.SelectMany(r => r.Lens)], [.. parts.SelectMany(r => r.Excluded)],
                     [.. parts.SelectMany(r => r.Malformed)]);
-                var output = ResultsPipeline.Run(Path.Combine(dir, $"exp{exp.Name}"), all);
+                var output = ResultsPipeline.Run(Path.Combine(dir, $"exp{exp.Name}"), all, new ResultsOptions
+                {
+                    Figures = FigureOptions.Default with { ModelName = modelOption is null ? "toy LLaVA (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir)) },
+                });
                 reports.Add((exp, output));
-                ctx.Out.WriteLine($"    exp {exp.Name} ({exp.Title}): {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
+                ctx.Out.WriteLine($"    {(exp.Lens ? $"Experiment {exp.Name}: logit lens" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}: {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
             }
             var report = Path.Combine(dir, "report.md");
             File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w));
@@ -132,7 +135,7 @@ public static class DemoCommand
         sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
         foreach (var (exp, output) in reports)
         {
-            sb.AppendLine($"### Experiment {exp.Name}: {exp.Title}").AppendLine();
+            sb.AppendLine($"### {(exp.Lens ? $"Experiment {exp.Name}: logit lens at the last position" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}").AppendLine();
             sb.AppendLine($"Report: [{Path.GetRelativePath(dir, output.Report)}]({Path.GetRelativePath(dir, output.Report)})").AppendLine();
             foreach (var f in output.Figures.Where(f => f.Path.EndsWith(".png", StringComparison.Ordinal)))
                 sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");

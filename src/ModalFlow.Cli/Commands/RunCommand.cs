@@ -48,10 +48,13 @@ public static class RunCommand
         var preset = CommonOptions.Choice<string?>("--preset",
             "paper: the paper's settings for a recognised model (by config geometry): window 7 (13b: 9), 128 new tokens, f16, pad / LLaVA-NeXT anyres, bootstrap CIs; explicit options win",
             null, PaperPreset.Name);
+        var format = ReportCommand.Format();
+        var ci = ReportCommand.Ci();
+        var sharedY = ReportCommand.SharedY();
         var cmd = new Command("run", "Run an experiment of the paper over a task; resumable, shardable")
         {
             model, task, data, dataDir, images, experiment, blocks, window, limit, shard, subword, filter, outDir, mode, engine, maxNew, emptySets,
-            preset, forceUnlock, CommonOptions.Compute, CommonOptions.ModelFolder,
+            preset, forceUnlock, format, ci, sharedY, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(ctx.Guard(parse, () =>
         {
@@ -107,7 +110,7 @@ public static class RunCommand
             }
             progress.Finish();
             WriteSummary(ctx, summary);
-            ReportCommand.Generate(ctx, o.Out);
+            ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY));
             return CliContext.ExitOk;
         })));
         return cmd;

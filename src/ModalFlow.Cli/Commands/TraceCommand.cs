@@ -55,10 +55,12 @@ public static class TraceCommand
                 return CliContext.ExitOk;
             }
             ctx.Out.WriteLine($"answer: {prediction.Answer}   first token {clean.TargetTokenId} ({Predictor.TokenString(m.Tokenizer, clean.TargetTokenId)}), p1 = {clean.P1:F4}");
-            ctx.Out.WriteLine($"layout: {input.Layout}");
+            var sl = input.Layout;
+            ctx.Out.WriteLine($"layout: {sl.SeqLen} positions: system {sl.System}, image {sl.Image} ({sl.ImageTokenCount} tokens), question {sl.Question}, " +
+                $"instruction {sl.Instruction}, last {sl.Last}");
             foreach (var c in conditions)
             {
-                ctx.Out.WriteLine($"{c.Block} (window {c.Window}): layer  p2  change%");
+                ctx.Out.WriteLine($"{c.Block}, window {c.Window}:  layer  p2  change %");
                 foreach (var l in c.Layers) ctx.Out.WriteLine($"  {l.Layer,3}  {l.P2,10:F6}  {l.RelativeChange,9:F2}");
             }
             if (lensResult is not null)

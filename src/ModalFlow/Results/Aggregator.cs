@@ -2,8 +2,8 @@ namespace ModalFlow.Results;
 
 /// <summary>
 /// Per logit-lens token kind and layer: mean probability (raw = the paper's lens without the final norm, norm = with
-/// it) over samples, each with its standard error and 95% t-interval. Probabilities are fractions in [0, 1]; the
-/// intervals are not clipped to that range. N is the number of samples (of finite raw or norm values, whichever is
+/// it) over samples, each with its standard error and 95% interval (t or bootstrap, <see cref="CiMethod"/>).
+/// Probabilities are fractions in [0, 1]; a t-interval is not clipped to that range here (the figures clip their bands). N is the number of samples (of finite raw or norm values, whichever is
 /// larger; the two differ only when a probability was not finite).
 /// </summary>
 public sealed record LensAggregate(
@@ -18,7 +18,11 @@ public sealed record LensAggregate(
     double MeanNorm,
     double StdErrorNorm,
     double Ci95LowNorm,
-    double Ci95HighNorm);
+    double Ci95HighNorm)
+{
+    /// <summary>How the intervals were computed: "t" or "bootstrap" (<see cref="CiOptions.Name"/>).</summary>
+    public string CiMethod { get; init; } = "t";
+}
 
 /// <summary>
 /// Turns per-sample rows into per-layer aggregates (see <see cref="SampleSummary"/> for the statistics).
@@ -38,8 +42,10 @@ public sealed record LensAggregate(
 /// </summary>
 public static class Aggregator
 {
-    public static IReadOnlyList<LayerAggregate> Aggregate(IEnumerable<KnockoutRow> rows, bool includeAllTasks = true)
+    public static IReadOnlyList<LayerAggregate> Aggregate(IEnumerable<KnockoutRow> rows, bool includeAllTasks = true, CiOptions? ci = null)
     {
+        ci ??= CiOptions.StudentT;
+        ci.Validate();
         var list = rows as IReadOnlyList<KnockoutRow> ?? rows.ToList();
         var groups = new Dictionary<(string Task, string Experiment, string Block, string Subword, int Layer), Group>();
         foreach (var r in list)
@@ -54,8 +60,12 @@ public static class Aggregator
         {
             if (key.Task == ResultNames.AllTasks && !pooled) continue;
             if (g.Values.Count == 0) continue;
-            var s = SampleSummary.Of(g.Values);
-            result.Add(new LayerAggregate(key.Task, key.Experiment, key.Block, key.Subword, key.Layer, s.N, s.Mean, s.StdError, s.Ci95Low, s.Ci95High));
+            var s = SampleSummary.Of(g.Values, ci, Bootstrap.StreamKey($"{key.Task}\u0001{key.Experiment}\u0001{key.Block}\u0001{key.Subword}\u0001{key.Layer}"));
+            result.Add(new LayerAggregate(key.Task, key.Experiment, key.Block, key.Subword, key.Layer, s.N, s.Mean, s.StdError, s.Ci95Low, s.Ci95High)
+            {
+                Window = g.Window,
+                CiMethod = ci.Name,
+            });
         }
         result.Sort(CompareAggregates);
         return result;
@@ -76,8 +86,10 @@ public static class Aggregator
         }
     }
 
-    public static IReadOnlyList<LensAggregate> AggregateLens(IEnumerable<LensRow> rows, bool includeAllTasks = true)
+    public static IReadOnlyList<LensAggregate> AggregateLens(IEnumerable<LensRow> rows, bool includeAllTasks = true, CiOptions? ci = null)
     {
+        ci ??= CiOptions.StudentT;
+        ci.Validate();
         var list = rows as IReadOnlyList<LensRow> ?? rows.ToList();
         var groups = new Dictionary<(string Task, string Kind, int Layer), LensGroup>();
         foreach (var r in list)
@@ -92,10 +104,14 @@ public static class Aggregator
         {
             if (key.Task == ResultNames.AllTasks && !pooled) continue;
             if (g.Raw.Count == 0 || g.Norm.Count == 0) continue;
-            var raw = SampleSummary.Of(g.Raw);
-            var norm = SampleSummary.Of(g.Norm);
+            var streamKey = Bootstrap.StreamKey($"lens\u0001{key.Task}\u0001{key.Kind}\u0001{key.Layer}");
+            var raw = SampleSummary.Of(g.Raw, ci, streamKey);
+            var norm = SampleSummary.Of(g.Norm, ci, streamKey ^ 1);
             result.Add(new LensAggregate(key.Task, key.Kind, key.Layer, Math.Max(raw.N, norm.N),
-                raw.Mean, raw.StdError, raw.Ci95Low, raw.Ci95High, norm.Mean, norm.StdError, norm.Ci95Low, norm.Ci95High));
+                raw.Mean, raw.StdError, raw.Ci95Low, raw.Ci95High, norm.Mean, norm.StdError, norm.Ci95Low, norm.Ci95High)
+            {
+                CiMethod = ci.Name,
+            });
         }
         result.Sort((a, b) =>
         {

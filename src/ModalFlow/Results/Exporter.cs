@@ -33,19 +33,34 @@ public static class Exporter
     public const string ExcludedFileName = "excluded.csv";
     public const string MalformedFileName = "malformed.csv";
 
+    /// <summary>Folder (inside a run folder) of the per-condition files in the paper's layout, with <see cref="KnockoutCsvFormat.Paper"/>.</summary>
+    public const string PaperFolder = "paper";
+
     /// <summary>
     /// Writes every table of a run into <paramref name="dir"/>: <c>knockout_{subword}.csv/.parquet</c> per sub-word
     /// present, <c>aggregates.csv/.parquet</c>, <c>lens.csv/.parquet</c> and <c>lens_aggregates.csv/.parquet</c>
-    /// (when there are lens rows), <c>excluded.csv</c> and <c>malformed.csv</c> (when there are any). Returns the paths.
+    /// (when there are lens rows), <c>excluded.csv</c> and <c>malformed.csv</c> (when there are any). With
+    /// <see cref="KnockoutCsvFormat.Paper"/> the knockout CSVs are the paper's own format (<see cref="PaperFormat"/>;
+    /// the Parquet files keep all our columns) and <c>paper/</c> gets one file per task × condition as the paper's
+    /// code names and writes them. Returns the paths.
     /// </summary>
-    public static IReadOnlyList<string> WriteAll(string dir, RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates)
+    public static IReadOnlyList<string> WriteAll(string dir, RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates,
+        KnockoutCsvFormat format = KnockoutCsvFormat.ModalFlow)
     {
         var written = new List<string>();
         foreach (var group in run.Knockout.GroupBy(r => r.Subword).OrderBy(g => g.Key, Comparer<string>.Create(ResultNames.CompareSubwords)))
         {
             var rows = group.ToList();
             var stem = Path.Combine(dir, KnockoutFileStem(group.Key));
-            WriteKnockoutCsv(stem + ".csv", rows);
+            if (format == KnockoutCsvFormat.Paper)
+            {
+                PaperFormat.WriteKnockoutCsv(stem + ".csv", rows);
+                written.AddRange(PaperFormat.WritePerCondition(Path.Combine(dir, PaperFolder), rows));
+            }
+            else
+            {
+                WriteKnockoutCsv(stem + ".csv", rows);
+            }
             WriteKnockoutParquet(stem + ".parquet", rows);
             written.Add(stem + ".csv");
             written.Add(stem + ".parquet");
@@ -124,7 +139,7 @@ public static class Exporter
         ];
     }
 
-    private static string SingleSubword(IReadOnlyList<KnockoutRow> rows)
+    internal static string SingleSubword(IReadOnlyList<KnockoutRow> rows)
     {
         if (rows.Count == 0) return ResultNames.FirstSubword;
         var s = rows[0].Subword;
@@ -148,6 +163,8 @@ public static class Exporter
         TableColumn<LayerAggregate>.F64("std_error", a => a.StdError),
         TableColumn<LayerAggregate>.F64("ci95_low", a => a.Ci95Low),
         TableColumn<LayerAggregate>.F64("ci95_high", a => a.Ci95High),
+        TableColumn<LayerAggregate>.Str("ci_method", a => a.CiMethod),
+        TableColumn<LayerAggregate>.I32("window", a => a.Window),
     ];
 
     public static void WriteAggregatesCsv(string path, IReadOnlyList<LayerAggregate> rows) => Table.WriteCsv(path, AggregateColumns, rows);
@@ -188,6 +205,7 @@ public static class Exporter
         TableColumn<LensAggregate>.F64("std_error_norm", a => a.StdErrorNorm),
         TableColumn<LensAggregate>.F64("ci95_low_norm", a => a.Ci95LowNorm),
         TableColumn<LensAggregate>.F64("ci95_high_norm", a => a.Ci95HighNorm),
+        TableColumn<LensAggregate>.Str("ci_method", a => a.CiMethod),
     ];
 
     public static void WriteLensAggregatesCsv(string path, IReadOnlyList<LensAggregate> rows) => Table.WriteCsv(path, LensAggregateColumns, rows);

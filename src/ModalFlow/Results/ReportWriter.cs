@@ -26,20 +26,29 @@ public static class ReportWriter
 
     /// <summary>Writes the report atomically to <paramref name="path"/>; figure links are made relative to its folder.</summary>
     public static string Write(string path, RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates,
-        IReadOnlyList<FigureFile> figures, FigureFont? font = null)
+        IReadOnlyList<FigureFile> figures, FigureFont? font = null, ResultsOptions? options = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        AtomicFile.WriteAllText(path, Build(run, aggregates, lensAggregates, figures, dir, font));
+        AtomicFile.WriteAllText(path, Build(run, aggregates, lensAggregates, figures, dir, font, options));
         return path;
     }
 
-    /// <summary>For each (task, experiment, condition, sub-word): the aggregate with the lowest mean (lowest layer on ties).</summary>
+    /// <summary>
+    /// For each (task, experiment, condition, sub-word): the aggregate with the lowest mean (lowest layer on ties).
+    /// A condition whose means are never below 0 has no drop: <see cref="HasDrop"/> tells.
+    /// </summary>
     public static IReadOnlyList<KnockoutMinimum> Minima(IEnumerable<LayerAggregate> aggregates) =>
         aggregates.GroupBy(a => (a.Task, a.Experiment, a.BlockDesc, a.Subword))
             .Select(g => new KnockoutMinimum(g.Key.Task, g.Key.Experiment, g.Key.BlockDesc, g.Key.Subword,
                 g.OrderBy(a => a.Mean).ThenBy(a => a.Layer).First()))
             .OrderBy(m => m.At, Comparer<LayerAggregate>.Create(Aggregator.CompareAggregates))
             .ToList();
+
+    /// <summary>
+    /// Whether a minimum is a drop at all: its mean is below 0 by at least what the report's two decimals can show
+    /// (a Last→Last mean of −1e−6 % is no drop); "none" in the report otherwise.
+    /// </summary>
+    public static bool HasDrop(KnockoutMinimum m) => m.At.Mean <= -0.005;
 
     /// <summary>The lens crossing of one task (see <see cref="LensCrossing"/>).</summary>
     public static LensCrossing Crossing(IEnumerable<LensAggregate> aggregates, string task, LensProbability variant)
@@ -60,14 +69,16 @@ public static class ReportWriter
 
     /// <summary>The report's Markdown text.</summary>
     public static string Build(RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates,
-        IReadOnlyList<FigureFile> figures, string reportDir, FigureFont? font = null)
+        IReadOnlyList<FigureFile> figures, string reportDir, FigureFont? font = null, ResultsOptions? options = null)
     {
+        options ??= ResultsOptions.Default;
         var sb = new StringBuilder();
         sb.Append("# ModalFlow results\n\n");
+        if (!string.IsNullOrWhiteSpace(options.Figures.ModelName)) sb.Append(CultureInfo.InvariantCulture, $"Model: `{options.Figures.ModelName}`.\n\n");
         Samples(sb, run);
-        Knockout(sb, aggregates);
+        Knockout(sb, aggregates, options.Ci);
         Lens(sb, lensAggregates);
-        Figures(sb, figures, reportDir, font);
+        Figures(sb, figures, aggregates, reportDir, font);
         return sb.ToString();
     }
 
@@ -108,20 +119,32 @@ public static class ReportWriter
         sb.Append(CultureInfo.InvariantCulture, $"\nKnockout rows: {run.Knockout.Count}; lens rows: {run.Lens.Count}; relative changes that were not finite (left out of the means): {nonFinite}.\n\n");
     }
 
-    private static void Knockout(StringBuilder sb, IReadOnlyList<LayerAggregate> aggregates)
+    private static void Knockout(StringBuilder sb, IReadOnlyList<LayerAggregate> aggregates, CiOptions ci)
     {
         if (aggregates.Count == 0) return;
         sb.Append("## Knockout: the layer of the largest drop\n\n");
         sb.Append("Per task and condition, the window-centre layer where the mean relative change of the prediction probability is lowest, ")
-          .Append("with its 95% confidence interval (Student t) and the number of samples.\n\n");
+          .Append(CultureInfo.InvariantCulture, $"with its 95% confidence interval ({ci.Description}; never below −100%, the least a probability can change) ")
+          .Append("and the number of samples; \"none\" when no layer's mean is below 0 (to two decimals).\n\n");
         foreach (var group in Minima(aggregates).GroupBy(m => (m.Experiment, m.Subword)))
         {
-            var title = group.Key.Experiment.Length == 0 ? "knockout" : group.Key.Experiment;
-            sb.Append(CultureInfo.InvariantCulture, $"### {Cell(title)} ({Cell(group.Key.Subword)} sub-word)\n\n");
+            var blocks = aggregates.Where(a => a.Experiment == group.Key.Experiment && a.Subword == group.Key.Subword).Select(a => a.BlockDesc);
+            var windows = aggregates.Where(a => a.Experiment == group.Key.Experiment && a.Subword == group.Key.Subword && a.Window > 0).Select(a => a.Window).Distinct().ToList();
+            var window = windows.Count == 1 ? $", window {windows[0]}" : "";
+            sb.Append(CultureInfo.InvariantCulture, $"### {Cell(ResultNames.ExperimentTitle(group.Key.Experiment, blocks))} ({Cell(group.Key.Subword)} sub-word{window})\n\n");
             sb.Append("| task | condition | layer | mean % change | 95% CI | N |\n| --- | --- | ---: | ---: | --- | ---: |\n");
             foreach (var m in group)
+            {
+                var condition = Cell(ResultNames.ConditionLabel(m.BlockDesc));
+                if (!HasDrop(m))
+                {
+                    sb.Append(CultureInfo.InvariantCulture, $"| {Cell(m.Task)} | {condition} | none | — | — | {m.At.N} |\n");
+                    continue;
+                }
+                double low = Math.Max(Results.Figures.MinRelativeChange, m.At.Ci95Low);
                 sb.Append(CultureInfo.InvariantCulture,
-                    $"| {Cell(m.Task)} | {Cell(ResultNames.ConditionLabel(m.BlockDesc))} | {m.At.Layer} | {m.At.Mean:F2} | [{m.At.Ci95Low:F2}, {m.At.Ci95High:F2}] | {m.At.N} |\n");
+                    $"| {Cell(m.Task)} | {condition} | {m.At.Layer} | {m.At.Mean:F2} | [{low:F2}, {m.At.Ci95High:F2}] | {m.At.N} |\n");
+            }
             sb.Append('\n');
         }
     }
@@ -129,7 +152,7 @@ public static class ReportWriter
     private static void Lens(StringBuilder sb, IReadOnlyList<LensAggregate> lensAggregates)
     {
         if (lensAggregates.Count == 0) return;
-        sb.Append("## Logit lens: where the capitalised answer overtakes the lowercase one\n\n");
+        sb.Append("## Experiment 4: logit lens — where the capitalised answer overtakes the lowercase one\n\n");
         sb.Append("The first layer from which the mean probability of the answer with a capitalised first letter stays above the ")
           .Append("lowercase one through the last layer (raw = the paper's lens without the final norm; norm = with it), ")
           .Append("with both probabilities at that layer.\n\n");
@@ -149,12 +172,14 @@ public static class ReportWriter
             : Cell(c.Note);
     }
 
-    private static void Figures(StringBuilder sb, IReadOnlyList<FigureFile> figures, string reportDir, FigureFont? font)
+    private static void Figures(StringBuilder sb, IReadOnlyList<FigureFile> figures, IReadOnlyList<LayerAggregate> aggregates, string reportDir, FigureFont? font)
     {
         if (figures.Count == 0) return;
         sb.Append("## Figures\n\n");
         if (font is { HasText: false })
             sb.Append("No font was found on this machine, so the figures have no readable text; install a font (e.g. Debian's fonts-dejavu-core) or pass a font file.\n\n");
+        sb.Append("Colours of the paper's conditions and lens tokens are the paper's own (its vil/merge_lineplot.py and last_position_answer_prob.py); ")
+          .Append("each line also has its own dash and marker. Bands are 95% intervals, clipped to what is possible.\n\n");
         string Link(string label, FigureFile f)
         {
             var rel = Path.GetRelativePath(reportDir, f.Path).Replace('\\', '/');
@@ -167,50 +192,25 @@ public static class ReportWriter
             var svg = list.FirstOrDefault(f => f.Path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase));
             return png != null && svg != null ? $"{Link(label, png)} ({Link("svg", svg)})" : Link(label, (png ?? svg)!);
         }
+        var embeds = new List<(string Alt, FigureFile File)>();
         foreach (var set in figures.GroupBy(f => (Lens: f.Kind.StartsWith("lens", StringComparison.Ordinal), f.Experiment, f.Variant)))
         {
-            var name = set.Key.Lens ? $"logit lens ({set.Key.Variant})" : $"{(set.Key.Experiment.Length == 0 ? "knockout" : set.Key.Experiment)} ({set.Key.Variant} sub-word)";
+            var name = set.Key.Lens
+                ? $"Experiment 4: logit lens ({set.Key.Variant})"
+                : $"{ResultNames.ExperimentTitle(set.Key.Experiment, aggregates.Where(a => a.Experiment == set.Key.Experiment).Select(a => a.BlockDesc))} ({set.Key.Variant} sub-word)";
             var panel = set.Where(f => f.Kind.EndsWith("panel", StringComparison.Ordinal)).ToList();
             var perTask = set.Where(f => !f.Kind.EndsWith("panel", StringComparison.Ordinal)).GroupBy(f => f.Task)
-                .OrderBy(g => g.Key, Comparer<string>.Create(ResultNames.CompareTasks))
-                .Select(g => Links(g, Cell(g.Key)));
-            sb.Append(CultureInfo.InvariantCulture, $"- {Cell(name)}: {(panel.Count > 0 ? Links(panel, "all tasks") + "; " : "")}{string.Join(" · ", perTask)}\n");
+                .OrderBy(g => g.Key, Comparer<string>.Create(ResultNames.CompareTasks)).ToList();
+            sb.Append(CultureInfo.InvariantCulture, $"- {Cell(name)}: {(panel.Count > 0 ? Links(panel, "all tasks") + "; " : "")}{string.Join(" \u00b7 ", perTask.Select(g => Links(g, Cell(g.Key))))}\n");
+            var panelPng = panel.FirstOrDefault(f => f.Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase));
+            if (panelPng != null) embeds.Add((name, panelPng));
+            if (set.Key.Lens)   // the lens figures are few and each task's curves matter: show them all
+                foreach (var g in perTask)
+                    if (g.FirstOrDefault(f => f.Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) is { } png) embeds.Add(($"{name}, {g.Key}", png));
         }
-        var firstPanel = figures.FirstOrDefault(f => f.Kind == "knockout_panel" && f.Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
-            ?? figures.FirstOrDefault(f => f.Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase));
-        if (firstPanel != null)
-            sb.Append('\n').Append('!').Append(Link(firstPanel.Kind == "knockout_panel" ? $"{firstPanel.Experiment} panel" : "figure", firstPanel)).Append('\n');
+        if (embeds.Count == 0 && figures.FirstOrDefault(f => f.Path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) is { } first) embeds.Add(("figure", first));
+        foreach (var (alt, file) in embeds) sb.Append('\n').Append('!').Append(Link(Cell(alt).Replace("[", "(", StringComparison.Ordinal).Replace("]", ")", StringComparison.Ordinal), file)).Append('\n');
     }
 
     private static string Cell(string text) => text.Replace("|", "\\|", StringComparison.Ordinal).Replace("\r", " ", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
-}
-
-/// <summary>What <see cref="ResultsPipeline.Run"/> wrote.</summary>
-public sealed record ResultsOutput(
-    IReadOnlyList<LayerAggregate> Aggregates,
-    IReadOnlyList<LensAggregate> LensAggregates,
-    IReadOnlyList<string> Tables,
-    IReadOnlyList<FigureFile> Figures,
-    string Report,
-    FigureFont Font);
-
-/// <summary>
-/// The whole results step for a run: aggregates, tables (in <c>dir</c>), figures (in <c>dir/figures</c>) and
-/// <c>dir/report.md</c>.
-/// </summary>
-public static class ResultsPipeline
-{
-    public const string FiguresFolder = "figures";
-
-    public static ResultsOutput Run(string dir, RunResults run, FigureOptions? options = null, bool figures = true)
-    {
-        options ??= FigureOptions.Default;
-        var aggregates = Aggregator.Aggregate(run.Knockout);
-        var lens = Aggregator.AggregateLens(run.Lens);
-        var tables = Exporter.WriteAll(dir, run, aggregates, lens);
-        var font = FigureFonts.Resolve(options.FontFile);
-        var figureFiles = figures ? Results.Figures.WriteAll(Path.Combine(dir, FiguresFolder), aggregates, lens, options) : [];
-        var report = ReportWriter.Write(Path.Combine(dir, ReportWriter.FileName), run, aggregates, lens, figureFiles, font);
-        return new ResultsOutput(aggregates, lens, tables, figureFiles, report, font);
-    }
 }

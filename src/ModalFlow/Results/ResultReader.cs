@@ -9,6 +9,13 @@ namespace ModalFlow.Results;
 /// paper's ten columns. Optional, with these defaults when absent or empty: task (the <c>task</c> argument, else
 /// ""), experiment (""), window (0), window_layers (""), target_token_id (−1), logprob_new (NaN), top1_new (−1).
 /// </para>
+/// <para>
+/// A file with the paper's <c>goden answer</c> column instead of <c>answer</c> is read as the paper's code wrote it
+/// (<see cref="PaperFormat"/>): <c>image</c> loses its ".jpg", block names are renamed as the paper's plotting script
+/// does (<c>Image Central Object-&gt;Question</c> → <c>Related Image Patches-&gt;Question</c>, …), an empty score is
+/// NaN (pandas' na_rep), and task and window, when not given, come from the file name
+/// (<c>GQA_val_…_ChooseAttr_window9_Image___Last.csv</c> → ChooseAttr, 9).
+/// </para>
 /// </summary>
 public static class ResultReader
 {
@@ -29,6 +36,7 @@ public static class ResultReader
         var header = records.Current;
         if (header.Error != null) throw new InputException(path, "header", header.Error);
         var map = new ColumnMap(path, header.Fields);
+        if (map.IsPaperFile && task is null) task = PaperFormat.ParseFileName(path).Task;
         var rows = new List<KnockoutRow>();
         while (records.MoveNext())
         {
@@ -113,6 +121,10 @@ public static class ResultReader
         private readonly int _task, _experiment, _window, _windowLayers, _target, _logProb, _top1;
         private readonly string _subword;
         private readonly IReadOnlyList<string> _paperNames;
+        private readonly int _fileWindow;
+
+        /// <summary>The paper's own file (its <c>goden answer</c> column instead of our <c>answer</c>).</summary>
+        public bool IsPaperFile { get; }
 
         public ColumnMap(string path, List<string> header)
         {
@@ -121,7 +133,9 @@ public static class ResultReader
                 if (!index.TryAdd(header[i], i) && header[i].Length > 0)
                     throw new InputException(path, header[i], "column appears twice in the header");
             _subword = SubwordOf(path, index.Keys);
-            _paperNames = Exporter.PaperKnockoutColumns(_subword);
+            IsPaperFile = !index.ContainsKey("answer") && index.ContainsKey(PaperFormat.GoldAnswerColumn);
+            _paperNames = IsPaperFile ? PaperFormat.KnockoutColumns(_subword) : Exporter.PaperKnockoutColumns(_subword);
+            _fileWindow = IsPaperFile ? PaperFormat.ParseFileName(path).Window ?? 0 : 0;
             _paper = _paperNames.Select(n => index.TryGetValue(n, out var i) ? i
                 : throw new InputException(path, n, $"column is missing; expected the paper's columns {string.Join(", ", _paperNames)}")).ToArray();
             int Opt(string name) => index.TryGetValue(name, out var i) ? i : -1;
@@ -149,19 +163,20 @@ public static class ResultReader
             }
             double Dbl(int i, string name, double? fallback)
             {
+                if (IsPaperFile && i >= 0 && f[i].Length == 0) return double.NaN;   // pandas' na_rep
                 if (i < 0 || (f[i].Length == 0 && fallback.HasValue)) return fallback ?? throw new RowException($"column '{name}' is missing");
                 return Csv.TryParseDouble(f[i], out var v) ? v : throw new RowException($"column '{name}': '{f[i]}' is not a number");
             }
             return new KnockoutRow(
                 Task: Str(_task, task ?? ""),
                 QuestionId: f[_paper[0]],
-                ImageId: f[_paper[1]],
+                ImageId: IsPaperFile ? PaperFormat.ImageIdOf(f[_paper[1]]) : f[_paper[1]],
                 Answer: f[_paper[2]],
                 Predicted: f[_paper[3]],
                 Question: f[_paper[4]],
                 Experiment: Str(_experiment, ""),
-                BlockDesc: f[_paper[5]],
-                Window: Int(_window, "window", 0),
+                BlockDesc: IsPaperFile ? PaperFormat.FromPaperBlock(f[_paper[5]]) : f[_paper[5]],
+                Window: Int(_window, "window", _fileWindow),
                 Layer: Int(_paper[6], _paperNames[6], null),
                 WindowLayers: Str(_windowLayers, ""),
                 Subword: _subword,

@@ -55,4 +55,11 @@ public sealed record LayerAggregate(
     double Mean,
     double StdError,
     double Ci95Low,
-    double Ci95High);
+    double Ci95High)
+{
+    /// <summary>The knockout window k of the group's rows (a group never mixes windows); 0 when unknown.</summary>
+    public int Window { get; init; }
+
+    /// <summary>How the interval was computed: "t" or "bootstrap" (<see cref="CiOptions.Name"/>).</summary>
+    public string CiMethod { get; init; } = "t";
+}

@@ -38,7 +38,14 @@ public sealed record RunManifest
     /// <summary>Fingerprint of an explicit tokenizer file ("" when the folder's own is used).</summary>
     public string Tokenizer { get; init; } = "";
 
-    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true });
+    /// <summary>'-&gt;' and non-ASCII stay as they are (the default encoder would store "Image-\u003EQuestion").</summary>
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     public static RunManifest FromJson(string json) => JsonSerializer.Deserialize<RunManifest>(json)
         ?? throw new InvalidDataException("empty run manifest");
@@ -46,8 +53,8 @@ public sealed record RunManifest
     /// <summary>Names of the fields that differ (optionally ignoring the shard, for merges).</summary>
     public IReadOnlyList<string> Differences(RunManifest other, bool ignoreShard = false)
     {
-        var a = JsonSerializer.SerializeToElement(this);
-        var b = JsonSerializer.SerializeToElement(other);
+        var a = JsonSerializer.SerializeToElement(this, JsonOptions);
+        var b = JsonSerializer.SerializeToElement(other, JsonOptions);
         var diffs = new List<string>();
         foreach (var p in a.EnumerateObject())
         {

@@ -1,18 +1,20 @@
 namespace ModalFlow.Results;
 
 /// <summary>
-/// Mean, standard error and two-sided 95% Student-t interval of one group of values.
-/// SE = s / √n with the sample standard deviation s (n − 1 denominator); CI = mean ± t(0.975, n − 1)·SE.
+/// Mean, standard error and two-sided 95% interval of one group of values.
+/// SE = s / √n with the sample standard deviation s (n − 1 denominator). The interval is mean ± t(0.975, n − 1)·SE
+/// (<see cref="CiMethod.StudentT"/>) or the seeded percentile bootstrap of the mean (<see cref="CiMethod.Bootstrap"/>).
 /// With n = 1 there is no spread to estimate: SE is reported as 0 and the CI as [mean, mean] (never NaN), so a
 /// single-sample layer plots as a line without a band; N in the output says how little that is.
 /// </summary>
 public readonly record struct SampleSummary(int N, double Mean, double StdError, double Ci95Low, double Ci95High)
 {
     /// <summary>
-    /// Summarises finite values. The values are sorted before summing (compensated), so the result does not depend
-    /// on the order the rows came in: the same rows give bit-identical aggregates, whatever the shard order.
+    /// Summarises finite values. The values are sorted before summing (compensated) and before resampling, so the
+    /// result does not depend on the order the rows came in: the same rows give bit-identical aggregates, whatever
+    /// the shard order. <paramref name="streamKey"/> picks the group's bootstrap stream (see <see cref="Bootstrap.StreamKey"/>).
     /// </summary>
-    public static SampleSummary Of(IEnumerable<double> values)
+    public static SampleSummary Of(IEnumerable<double> values, CiOptions? ci = null, ulong streamKey = 0)
     {
         var xs = values.ToArray();
         if (xs.Length == 0) throw new ArgumentException("no values to summarise", nameof(values));
@@ -24,6 +26,11 @@ public readonly record struct SampleSummary(int N, double Mean, double StdError,
         if (n == 1) return new SampleSummary(1, mean, 0, mean, mean);
         double ss = NeumaierSum(xs, mean, squared: true);
         double se = Math.Sqrt(ss / (n - 1)) / Math.Sqrt(n);
+        if (ci is { Method: CiMethod.Bootstrap })
+        {
+            var (low, high) = Bootstrap.MeanInterval(xs, ci.Resamples, ci.Seed ^ streamKey);
+            return new SampleSummary(n, mean, se, low, high);
+        }
         double half = StudentT.Quantile(0.975, n - 1) * se;
         return new SampleSummary(n, mean, se, mean - half, mean + half);
     }

@@ -134,9 +134,9 @@ public class ExporterTests
         Exporter.WriteLensCsv(dir.File("l.csv"), lens);
         Exporter.WriteLensAggregatesCsv(dir.File("la.csv"), Aggregator.AggregateLens(lens));
         Exporter.WriteExcludedCsv(dir.File("e.csv"), [new ExcludedSample("T", "001", "missing_image", "no file 1.jpg, in images/")]);
-        Assert.Equal("task,experiment,block_desc,subword,layer,n,mean,std_error,ci95_low,ci95_high", File.ReadLines(dir.File("a.csv")).First());
+        Assert.Equal("task,experiment,block_desc,subword,layer,n,mean,std_error,ci95_low,ci95_high,ci_method,window", File.ReadLines(dir.File("a.csv")).First());
         Assert.Equal("task,question_id,answer,predicted answer,token_kind,token_text,token_id,layer,prob_raw,prob_norm", File.ReadLines(dir.File("l.csv")).First());
-        Assert.Equal("task,token_kind,layer,n,mean_raw,std_error_raw,ci95_low_raw,ci95_high_raw,mean_norm,std_error_norm,ci95_low_norm,ci95_high_norm",
+        Assert.Equal("task,token_kind,layer,n,mean_raw,std_error_raw,ci95_low_raw,ci95_high_raw,mean_norm,std_error_norm,ci95_low_norm,ci95_high_norm,ci_method",
             File.ReadLines(dir.File("la.csv")).First());
         Assert.Equal(["task,question_id,reason,detail", "T,001,missing_image,\"no file 1.jpg, in images/\""], File.ReadLines(dir.File("e.csv")));
     }

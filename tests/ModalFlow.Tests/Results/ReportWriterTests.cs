@@ -57,7 +57,9 @@ public class ReportWriterTests
         Assert.Contains("| wrong_answer | 2 |", report);
         Assert.Contains("Malformed input rows: 1 (all in malformed.csv).", report);
         Assert.Contains("`knockout_first.csv` line 12: 3 fields; the header has 17", report);
-        Assert.Contains("### exp1 (first sub-word)", report);
+        Assert.Contains("### Experiment 1: Image/Question/Last \u2192 Last (first sub-word, window 9)", report);
+        Assert.Contains("### Experiment 3: Related/Other Image Patches \u2192 Question (first sub-word, window 9)", report);
+        Assert.Contains("## Experiment 4: logit lens", report);
         Assert.Matches(@"\| ChooseAttr \| Question→Last \| 1[4-8] \| -\d+\.\d\d \| \[-\d+\.\d\d, -\d+\.\d\d\] \| 6 \|", report);
         Assert.Matches(@"\| ChooseAttr \| 3[0-4] \| \d+\.\d% / \d+\.\d% \|", report);
 
@@ -65,12 +67,45 @@ public class ReportWriterTests
         Assert.Contains("figures/knockout_exp1_panel_first.png", links);
         Assert.Contains("figures/lens_panel_raw.png", links);
         Assert.All(links, l => Assert.True(File.Exists(Path.Combine(dir.Path, l)), $"broken link {l}"));
-        Assert.Equal(output.Figures.Count + 1, links.Count);   // every figure, plus the embedded panel
+        // Every figure is linked; embedded: each knockout panel, the lens panel and every task's lens figure.
+        var embedded = Regex.Matches(report, @"!\[[^\]]*\]\(([^)]+)\)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(["figures/knockout_exp1_panel_first.png", "figures/knockout_exp2_panel_first.png", "figures/knockout_exp3_panel_first.png", "figures/lens_panel_raw.png",
+            .. ResultNames.PaperTasks.Append("All").Select(t => $"figures/lens_{t}_raw.png")], embedded);
+        Assert.Equal(output.Figures.Count + embedded.Count, links.Count);
         Assert.True(File.Exists(Path.Combine(dir.Path, "knockout_first.csv")));
         Assert.True(File.Exists(Path.Combine(dir.Path, "malformed.csv")));
 
         // Same rows, same report, byte for byte.
         var again = ResultsPipeline.Run(Path.Combine(dir.Path, "again"), run with { Knockout = knockout.OrderBy(_ => Random.Shared.Next()).ToList() }, figures: false);
         Assert.Equal(ReportWriter.Build(run, output.Aggregates, output.LensAggregates, [], dir.Path), File.ReadAllText(again.Report));
+    }
+
+    [Fact]
+    public void A_Condition_That_Never_Drops_Reports_None()
+    {
+        var rows = SyntheticResults.Knockout(3, tasks: ["ChooseAttr"]).Where(r => r.BlockDesc is "Last->Last" or "Question->Last").ToList();
+        rows = rows.Select(r => r.BlockDesc == "Last->Last" ? r with { RelativeDiff = r.Layer == 7 ? -1e-6 : 0 } : r).ToList();   // a drop too small to print
+        var aggs = Aggregator.Aggregate(rows);
+        var report = ReportWriter.Build(new RunResults(rows, [], [], []), aggs, [], [], ".");
+        Assert.Contains("| ChooseAttr | Last\u2192Last | none | \u2014 | \u2014 | 3 |", report);
+        Assert.Matches(@"\| ChooseAttr \| Question→Last \| 1[4-8] \| -\d+\.\d\d \|", report);
+        Assert.False(ReportWriter.HasDrop(ReportWriter.Minima(aggs).Single(m => m.BlockDesc == "Last->Last")));
+    }
+
+    [Fact]
+    public void The_Report_Names_The_Interval_And_Never_Prints_One_Below_Minus_100()
+    {
+        var rows = new List<KnockoutRow>();
+        double[] rel = [-100, -100, -99.5, -98, -100, -20, -97, -100];
+        for (int i = 0; i < rel.Length; i++)
+            rows.Add(new KnockoutRow("T", $"{i}", "1", "a", "a", "q", "2", "Image->Question", 9, 0, "0", "first", 1, 0.5, 0.5 * (1 + rel[i] / 100), 0, rel[i], 1));
+        Assert.True(Aggregator.Aggregate(rows).Single().Ci95Low < -100);
+        var t = ReportWriter.Build(new RunResults(rows, [], [], []), Aggregator.Aggregate(rows), [], [], ".");
+        Assert.Contains("Student t", t);
+        Assert.Contains("| T | Image\u2192Question | 0 | -89.31 | [-100.00, ", t);
+        var options = new ResultsOptions { Ci = CiOptions.Bootstrap };
+        var b = ReportWriter.Build(new RunResults(rows, [], [], []), Aggregator.Aggregate(rows, ci: options.Ci), [], [], ".", options: options);
+        Assert.Contains("percentile bootstrap of the mean, 1000 resamples", b);
+        Assert.DoesNotContain("\\u003E", b);
     }
 }
