@@ -53,7 +53,7 @@ public static class CommonOptions
 
     private static Option<string> DeviceOption()
     {
-        var o = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (CUDA needs the GPU build: README, GPU users)", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda[:N]" };
+        var o = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (CUDA needs the GPU build: README, GPU users)", DefaultValueFactory = _ => "cpu", HelpName = "cpu|cuda|cuda:N" };
         o.Validators.Add(r =>
         {
             foreach (var t in r.Tokens)

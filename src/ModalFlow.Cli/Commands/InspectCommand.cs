@@ -29,17 +29,19 @@ public static class InspectCommand
                 Family = folder.Family.Name,
                 folder.Variant,
                 folder.Architecture,
+                Format = folder.WeightFormat,
                 WeightFiles = checkpoint.FormatName,
+                VisionTower = folder.SeparateVisionTower,
                 Text = new
                 {
-                    d.Layers, d.Hidden, d.Heads, d.KeyValueHeads, d.HeadDim, d.Intermediate, d.Vocab, d.RopeTheta,
+                    d.Layers, d.Hidden, d.Heads, KvHeads = d.KeyValueHeads, d.HeadDim, d.Intermediate, d.Vocab, d.RopeTheta,
                     PositionIds = d.PositionScheme,
                 },
                 Tokenizer = new { Kind = folder.Tokenizer.Kind.ToString(), Size = folder.Tokenizer.VocabularySize, folder.Tokenizer.SourcePath },
                 Template = folder.Template.Name,
                 Preprocessing = folder.Preprocessing(null),
                 ImageSize = plan is null ? null : $"{w}x{h}",
-                ImageTokens = plan?.ImageTokens,
+                ImageTokens = plan?.ImageTokens ?? folder.FixedImageTokenCount,
                 ImageGeometry = plan?.Geometry,
                 Details = folder.Describe().ToDictionary(kv => kv.Key, kv => kv.Value),
                 WeightDtypes = dtypes,
@@ -48,12 +50,12 @@ public static class InspectCommand
             };
             if (parse.GetValue(json)) { ctx.WriteJson(info); return CliContext.ExitOk; }
             ctx.Out.WriteLine($"{info.Folder}");
-            ctx.Out.WriteLine($"  family        {info.Family}: {info.Variant} ({info.Architecture}), {info.WeightFiles} files");
+            ctx.Out.WriteLine($"  family        {info.Family}: {info.Variant} ({info.Architecture}), {info.Format} tensor names, {info.WeightFiles} files");
             ctx.Out.WriteLine($"  text          {d.Layers} layers, hidden {d.Hidden}, {d.Heads} heads / {d.KeyValueHeads} kv (head dim {d.HeadDim}), MLP {d.Intermediate}, vocab {d.Vocab}, rope θ {d.RopeTheta}");
             ctx.Out.WriteLine($"  position ids  {d.PositionScheme}");
             ctx.Out.WriteLine($"  tokenizer     {info.Tokenizer.Kind}, {info.Tokenizer.Size} tokens ({info.Tokenizer.SourcePath}); template {info.Template}");
             ctx.Out.WriteLine($"  images        {info.Preprocessing} (the default of --image-mode auto); " + (plan is null
-                ? "use --image-size WxH for an image's token count"
+                ? folder.FixedImageTokenCount is { } k ? $"{k} image tokens per image (any size)" : "use --image-size WxH for an image's token count"
                 : $"{plan.ImageTokens} image tokens for {info.ImageSize}: {plan.Geometry}"));
             foreach (var (key, value) in folder.Describe()) ctx.Out.WriteLine($"  {key,-13} {value}");
             ctx.Out.WriteLine($"  weights       {info.Tensors} tensors, {info.Parameters:N0} parameters, dtypes {string.Join(", ", dtypes.Select(kv => $"{kv.Key}×{kv.Value}"))}");

@@ -1,16 +1,29 @@
 namespace ModalFlow.Experiments;
 
-/// <summary>One of the paper's experiments: the knockout blocks it sweeps, or the logit lens (DESIGN §1).</summary>
-public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyList<string> Blocks, bool Lens)
+/// <summary>What an experiment measures per sample (<see cref="Measurements"/> maps each kind to its code).</summary>
+public enum ExperimentKind
 {
-    public static ExperimentDefinition Exp1 { get; } = new("1", "Image / Question / Last -> Last", ["Image->Last", "Question->Last", "Last->Last"], false);
-    public static ExperimentDefinition Exp2 { get; } = new("2", "Image -> Question", ["Image->Question"], false);
+    /// <summary>Knockout window sweeps of named blocks (the paper's Experiments 1–3 and custom blocks).</summary>
+    Sweep,
+
+    /// <summary>The logit lens at the last position (Experiment 4).</summary>
+    Lens,
+}
+
+/// <summary>One experiment: the knockout blocks it sweeps, or another per-sample measurement (DESIGN §1).</summary>
+public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyList<string> Blocks, ExperimentKind Kind = ExperimentKind.Sweep)
+{
+    /// <summary>The logit lens (Experiment 4).</summary>
+    public bool Lens => Kind == ExperimentKind.Lens;
+
+    public static ExperimentDefinition Exp1 { get; } = new("1", "Image / Question / Last -> Last", ["Image->Last", "Question->Last", "Last->Last"]);
+    public static ExperimentDefinition Exp2 { get; } = new("2", "Image -> Question", ["Image->Question"]);
 
     /// <summary>Related vs other object patches → question; "Random Image Patches" (same size as related) is our control.</summary>
     public static ExperimentDefinition Exp3 { get; } = new("3", "Object patches -> Question",
-        ["Related Image Patches->Question", "Other Image Patches->Question", "Random Image Patches->Question"], false);
+        ["Related Image Patches->Question", "Other Image Patches->Question", "Random Image Patches->Question"]);
 
-    public static ExperimentDefinition Exp4 { get; } = new("4", "Logit lens at the last position", [], true);
+    public static ExperimentDefinition Exp4 { get; } = new("4", "Logit lens at the last position", [], ExperimentKind.Lens);
 
     public static IReadOnlyList<ExperimentDefinition> All { get; } = [Exp1, Exp2, Exp3, Exp4];
 
@@ -23,7 +36,7 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
         {
             if (customBlocks is not { Count: > 0 })
                 throw new InputException(null, "--experiment", "'custom' needs at least one --block 'Source->Target'");
-            return new ExperimentDefinition("custom", "Custom blocks", customBlocks, false);
+            return new ExperimentDefinition("custom", "Custom blocks", customBlocks);
         }
         var def = All.FirstOrDefault(e => e.Name == key)
             ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4 or custom");

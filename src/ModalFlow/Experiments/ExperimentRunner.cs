@@ -222,17 +222,9 @@ public static class ExperimentRunner
                 return;
             }
 
-            var rows = new List<KnockoutRow>();
-            if (blocks.Count > 0)
-            {
-                var sweeps = Tracer.Sweep(run, input.Layout, blocks, o.Window, engine, Resolve);
-                foreach (var c in sweeps)
-                    foreach (var l in c.Layers)
-                        rows.Add(new KnockoutRow(row.Task, row.QuestionId, row.ImgId, row.Answer, predicted, row.Question, o.Experiment.Name,
-                            c.Block, c.Window, l.Layer, string.Join(" ", l.WindowLayers), o.Subword, target, run.P1, l.P2, l.LogProb2, l.RelativeChange, l.Top1New));
-            }
-            var lensRows = o.Experiment.Lens ? Lens(m, clean, input.Layout.Last, row, predicted) : [];
-            store.CommitSample(row.Task, row.QuestionId, rows, lensRows);
+            var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, engine, blocks, Resolve);
+            var measured = Measurements.For(o.Experiment.Kind)(sample);
+            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens);
         }
     }
 
@@ -247,30 +239,4 @@ public static class ExperimentRunner
         return CleanRun.Create(decoder, embeds, input.Positions.Append(extra), answerTokens[^1]);
     }
 
-    /// <summary>
-    /// Exp 4 as the paper's last_position_answer_prob.py: the answer (for Choose* tasks the true option) and the false
-    /// option, each non-capitalised and capitalised (Python's str.capitalize), token = the first id of encoding the word.
-    /// Kinds: answer_lower / answer_capital / false_option_lower / false_option_capital (labels: ResultNames).
-    /// </summary>
-    private static List<LensRow> Lens(LoadedModel m, CleanRun clean, int position, GqaTaskRow row, string predicted)
-    {
-        var words = new List<(string Kind, string Text)>();
-        var answer = (row.HasOptions ? row.TrueOption! : row.Answer).ToLowerInvariant();
-        words.Add(("answer_lower", answer));
-        words.Add(("answer_capital", Capitalize(answer)));
-        if (row.HasOptions && row.FalseOption is { } f)
-        {
-            words.Add(("false_option_lower", f.ToLowerInvariant()));
-            words.Add(("false_option_capital", Capitalize(f)));
-        }
-        var ids = words.Select(w => (long)m.Tokenizer.EncodeToIds(w.Text)[0]).ToList();
-        var lens = LogitLens.Compute(clean, position, ids);
-        var rows = new List<LensRow>();
-        for (int k = 0; k < words.Count; k++)
-            for (int l = 0; l < lens.Rows; l++)
-                rows.Add(new LensRow(row.Task, row.QuestionId, row.Answer, predicted, words[k].Kind, words[k].Text, ids[k], l, lens.ProbRaw[l, k], lens.ProbNorm[l, k]));
-        return rows;
-    }
-
-    private static string Capitalize(string s) => s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
 }

@@ -60,6 +60,18 @@ public abstract class ModelFolder
     /// <summary>What identifies the weights a run used (folder files, plus e.g. an original LLaVA's CLIP folder).</summary>
     public abstract string Fingerprint();
 
+    /// <summary>How the weight files name their tensors (e.g. llava-hf, original, transformers).</summary>
+    public virtual string WeightFormat => "transformers";
+
+    /// <summary>
+    /// Where the vision tower's weights come from when not from this folder's checkpoint (original LLaVA-1.5: the CLIP
+    /// folder; "in the checkpoint" or a NOT FOUND message when it was looked for), else null.
+    /// </summary>
+    public virtual string? SeparateVisionTower => null;
+
+    /// <summary>The image-token count when it does not depend on the image size (LLaVA-1.5), else null.</summary>
+    public virtual int? FixedImageTokenCount => null;
+
     /// <summary>Family-specific lines for `inspect` (key → value), after the common ones.</summary>
     public abstract IReadOnlyList<KeyValuePair<string, string>> Describe();
 

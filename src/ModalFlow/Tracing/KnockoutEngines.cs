@@ -56,7 +56,7 @@ public abstract class KnockoutEngineBase : IKnockoutEngine
     /// <summary>Checks every spec against the sequence and model; returns the indices of those that block nothing.</summary>
     private static List<int> ValidateAndFindNothingBlocked(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
     {
-        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers);
+        foreach (var spec in specs) spec.Validate((int)clean.SeqLen, clean.NumLayers, clean.Decoder.NumHeads);
         return Enumerable.Range(0, specs.Count).Where(i => specs[i].BlocksNothing).ToList();
     }
 
@@ -77,6 +77,19 @@ public static class KnockoutEngine
         KnockoutEngineKind.Naive => new NaiveKnockoutEngine(),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
+
+    /// <summary>Bool [heads] per spec, true where the spec edits the head (every head when it names none): [B, H, 1, 1].</summary>
+    internal static Tensor HeadMask(IReadOnlyList<KnockoutSpec> specs, int numHeads, Device device)
+    {
+        var flags = new bool[specs.Count * numHeads];
+        for (int i = 0; i < specs.Count; i++)
+        {
+            if (specs[i].Heads.Length == 0) Array.Fill(flags, true, i * numHeads, numHeads);
+            else foreach (var h in specs[i].Heads) flags[i * numHeads + h] = true;
+        }
+        using var t = tensor(flags, device: device);
+        return t.view(specs.Count, numHeads, 1, 1);
+    }
 
     /// <summary>Bool [rows, N]: true where row (absolute position firstRow + i) ∈ targets and column ∈ sources.</summary>
     internal static Tensor BlockedPairs(KnockoutSpec spec, long firstRow, long rows, long n, Device device)
@@ -117,6 +130,7 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
             var spec = specs[i];
             using var scope = NewDisposeScope();
             var blocked = KnockoutEngine.BlockedPairs(spec, 0, n, n, decoder.Device).reshape(1, 1, n, n);
+            if (spec.IsPerHead) blocked = blocked.logical_and(KnockoutEngine.HeadMask([spec], decoder.NumHeads, decoder.Device));   // [1, H, n, n]
             var layers = spec.Layers.ToHashSet();
             double min = Masks.MinValue(decoder.DType);
             var hooks = new DecoderHooks
@@ -162,6 +176,8 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         var rot = decoder.RotaryFor(clean.Positions, t0, (int)q);                                      // absolute (M-RoPE: 3-D) ids of the suffix
         var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
         var blocked = stack(specs.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, decoder.Device))).unsqueeze(1); // [B, 1, q, N]
+        if (specs.Any(s => s.IsPerHead))
+            blocked = blocked.logical_and(KnockoutEngine.HeadMask(specs, decoder.NumHeads, decoder.Device));          // [B, H, q, N]
         var inLayer = new bool[layersCount, b];
         for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l, i] = true;
 
@@ -185,7 +201,7 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
                 var flags = new bool[active];
                 for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
                 var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
-                var mask = causal.masked_fill(knock, Scalars.Of(min));                                                  // [active, 1, q, N]
+                var mask = causal.masked_fill(knock, Scalars.Of(min));                                                  // [active, 1 or H, q, N]
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 var next = decoder.ForwardSuffix(l, h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();

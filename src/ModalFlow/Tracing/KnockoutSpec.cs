@@ -24,6 +24,16 @@ public sealed record KnockoutSpec
     public ImmutableArray<int> Layers { get; }
     public string Label { get; }
 
+    /// <summary>
+    /// The query heads whose attention is edited (sorted, distinct); empty = every head, the paper's knockout. The unit is
+    /// a query head also in grouped-query models: a key/value head shared by several query heads is edited only for the
+    /// query heads listed.
+    /// </summary>
+    public ImmutableArray<int> Heads { get; init => field = value.IsDefault ? [] : value.Distinct().Order().ToImmutableArray(); } = [];
+
+    /// <summary>True when only some heads are edited.</summary>
+    public bool IsPerHead => Heads.Length > 0;
+
     /// <summary>True when the source or the target set is empty: no attention edge is removed, p2 = p1.</summary>
     public bool BlocksNothing => Sources.Count == 0 || Targets.Count == 0;
 
@@ -33,9 +43,11 @@ public sealed record KnockoutSpec
     /// <summary>ℓ₀ = min Λ: the residual stream entering this layer equals the clean run's.</summary>
     public int FirstLayer => Layers[0];
 
-    /// <summary>Throws when a position or layer lies outside the model/sequence.</summary>
-    public void Validate(int seqLen, int numLayers)
+    /// <summary>Throws when a position, layer or head lies outside the model/sequence.</summary>
+    public void Validate(int seqLen, int numLayers, int numHeads = int.MaxValue)
     {
+        if (Heads.Length > 0 && (Heads[0] < 0 || Heads[^1] >= numHeads))
+            throw new InputException(null, "heads", $"knockout '{Label}': head {(Heads[0] < 0 ? Heads[0] : Heads[^1])} is outside 0..{numHeads - 1}");
         int last = Math.Max(Sources.Count > 0 ? Sources.Positions[^1] : -1, Targets.Count > 0 ? Targets.Positions[^1] : -1);
         if (last >= seqLen)
             throw new InputException(null, "positions", $"knockout '{Label}': position {last} is outside the sequence of {seqLen} positions");

@@ -178,7 +178,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
 
         var next = Layout(row, imageTokens: 2340);
         Assert.Equal("image tokens", Assert.Throws<InputException>(() => Paper.Resolve(ObjectPatchSets.OtherName, row, next)).Field);
-        Assert.Contains("need an ObjectPatchMapper",
+        Assert.Contains("need the model family's patch mapper",
             Assert.Throws<InputException>(() => new TaskPositionResolver().Resolve(ObjectPatchSets.RelatedName, row, l)).Message);
     }
 }

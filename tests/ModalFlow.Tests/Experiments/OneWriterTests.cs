@@ -17,7 +17,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
 
     public void Dispose() => _tmp.Delete(true);
 
-    private const int Samples = 12;
+    private const int Samples = 16;   // enough that a Ctrl-C sent after progress always lands before the last sample
 
     private static string[] Args(string outDir, string images) =>
     [
@@ -74,7 +74,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
         // 3. The next run takes over (no manual step) and is stopped with Ctrl-C: exit 130, how far, how to resume.
         using (var interrupted = ChildRun.Start(Args(resumed, images)))
         {
-            if (!interrupted.WaitForProgress(committedAtKill + 2)) Assert.Fail($"the resumed run ended early (exit {interrupted.Wait()}):\n{interrupted.Stderr}");
+            if (!interrupted.WaitForProgress(committedAtKill + 1)) Assert.Fail($"the resumed run ended early (exit {interrupted.Wait()}):\n{interrupted.Stderr}");
             interrupted.Signal(2);
             int code = interrupted.Wait();
             log.WriteLine("interrupted run: " + interrupted.Stderr);
@@ -86,7 +86,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
             Assert.Contains("modalflow run --model ", interrupted.Stderr);
         }
         using (var s = RunStore.Open(Path.Combine(resumed, RunStore.FileName)))
-            Assert.InRange(s.Counts().Done, committedAtKill + 2, Samples - 1);
+            Assert.InRange(s.Counts().Done, committedAtKill + 1, Samples - 1);
 
         // 4. The same command finishes the run: the same rows as the uninterrupted one, none twice.
         using (var last = ChildRun.Start(Args(resumed, images)))

@@ -8,7 +8,7 @@ public class RunManifestTests
     private static RunManifest Manifest(string experiment) => new()
     {
         Model = "m", CheckpointFingerprint = "f", DType = "f32", Task = "ChooseAttr", DataFile = "d.csv", DataFingerprint = "g", Images = "i",
-        Experiment = experiment, Window = 9, Subword = "first", Filter = "correct", ImageMode = "pad", Engine = "fast", ShardIndex = 1, ShardCount = 1,
+        Experiment = experiment, Window = 9, Subword = "first", Filter = "correct", Preprocessing = "pad", Engine = "fast", ShardIndex = 1, ShardCount = 1,
         CodeVersion = "v",
     };
 

@@ -87,17 +87,34 @@ public sealed class LlavaModelFolder : ModelFolder
         return VisionTowerDirectory is null ? model : model + "+tower:" + Checkpoints.Fingerprint.OfCheckpoint(VisionTowerDirectory);
     }
 
+    public override string WeightFormat
+    {
+        get
+        {
+            using var checkpoint = TensorCheckpoint.Open(Directory);
+            return KeyMap.Detect(checkpoint.Contains, checkpoint.Path, Config).Name;
+        }
+    }
+
+    public override int? FixedImageTokenCount => Config.IsNext ? null : Config.ImageTokensPerImage;
+
+    public override string? SeparateVisionTower
+    {
+        get
+        {
+            if (!Config.IsOriginal) return null;
+            using var checkpoint = TensorCheckpoint.Open(Directory);
+            var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path, Config);
+            return checkpoint.Contains(map.ToFile(KeyMap.VisionTowerProbe)) ? "in the checkpoint"
+                : VisionTowerDirectory ?? $"NOT FOUND (mm_vision_tower '{Config.MmVisionTower}'; pass --vision-tower DIR)";
+        }
+    }
+
     public override IReadOnlyList<KeyValuePair<string, string>> Describe()
     {
-        using var checkpoint = TensorCheckpoint.Open(Directory);
-        var map = KeyMap.Detect(checkpoint.Contains, checkpoint.Path, Config);
-        bool towerInCheckpoint = checkpoint.Contains(map.ToFile(KeyMap.VisionTowerProbe));
-        string? tower = !Config.IsOriginal ? null
-            : towerInCheckpoint ? "in the checkpoint"
-            : VisionTowerDirectory ?? $"NOT FOUND (mm_vision_tower '{Config.MmVisionTower}'; pass --vision-tower DIR)";
+        var tower = SeparateVisionTower;
         return
         [
-            new("format", map.Name),
             .. tower is null ? Array.Empty<KeyValuePair<string, string>>() : [new("CLIP tower", tower)],
             new("vision", $"CLIP {Config.Vision.NumHiddenLayers} layers, hidden {Config.Vision.HiddenSize}, {Config.Vision.ImageSize}px / {Config.Vision.PatchSize}px patches, features from hidden state {Config.VisionFeatureLayer} ({Config.VisionFeatureSelectStrategy}); settings from {Config.VisionConfigSource}"),
             new("image processing", ImageOptionsFromFile ? "preprocessor_config.json" : "CLIP defaults (no preprocessor_config.json)"),
