@@ -14,6 +14,9 @@ public sealed record RunResults(
 
     /// <summary>Set when these results come from a merge that lacks shards; a report must say so at the top.</summary>
     public PartialMerge? Partial { get; init; }
+
+    /// <summary>The run's self-check (naive recomputation of a sample of cells); null when none was recorded.</summary>
+    public VerificationSummary? Verification { get; init; }
 }
 
 /// <summary>A merge made with shards missing (<c>modalflow merge --allow-partial</c>).</summary>

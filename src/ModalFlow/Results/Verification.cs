@@ -1,0 +1,66 @@
+using System.Globalization;
+
+namespace ModalFlow.Results;
+
+/// <summary>
+/// One sample's self-check (issue 13): <see cref="Cells"/> of its <see cref="TotalCells"/> knockout cells were
+/// recomputed with the naive engine against the same clean run, and <see cref="MaxAbsDeltaP2"/> is the largest
+/// |p2 (run's engine) − p2 (naive)| among them (NaN when a value was not finite: a failure).
+/// </summary>
+/// <param name="Fraction">The requested share of cells (<c>run --verify</c>); 0 = off.</param>
+/// <param name="WorstCell">The cell of <see cref="MaxAbsDeltaP2"/> ("Image->Question@3[2] layers 3", "" when none was checked).</param>
+/// <param name="KnockoutSeconds">Time in the run's engine for this sample's knockouts.</param>
+/// <param name="VerifySeconds">Time in the naive engine for the check.</param>
+public sealed record SampleVerification(string Task, string QuestionId, double Fraction, int Cells, int TotalCells, double MaxAbsDeltaP2,
+    string WorstCell, double KnockoutSeconds, double VerifySeconds)
+{
+    /// <summary>Whether this sample's check stayed within <see cref="VerificationSummary.Tolerance"/> (NaN fails).</summary>
+    public bool Passed => Cells == 0 || MaxAbsDeltaP2 <= VerificationSummary.Tolerance;
+}
+
+/// <summary>A run's self-check over all its samples: what <c>report</c> shows and what makes a run fail (exit 3).</summary>
+public sealed record VerificationSummary(int Samples, int Cells, int TotalCells, double MaxAbsDeltaP2, string WorstCell,
+    double KnockoutSeconds, double VerifySeconds, double MinFraction, double MaxFraction)
+{
+    /// <summary>The largest |Δp2| between the run's engine and the naive engine that passes.</summary>
+    public const double Tolerance = 1e-4;
+
+    /// <summary>Nothing was recomputed although the run asked for it (e.g. only samples without knockouts).</summary>
+    public bool NothingChecked => Cells == 0;
+
+    /// <summary>False when a recomputed cell differs by more than <see cref="Tolerance"/> (or was not finite).</summary>
+    public bool Passed => Cells == 0 || MaxAbsDeltaP2 <= Tolerance;
+
+    /// <summary>Null when there is nothing to summarise.</summary>
+    public static VerificationSummary? Of(IReadOnlyList<SampleVerification> samples)
+    {
+        if (samples.Count == 0) return null;
+        var checkedOnes = samples.Where(s => s.Cells > 0).ToList();
+        // NaN (a non-finite p2) is the worst of all: it must fail, never hide behind a finite maximum.
+        var worst = checkedOnes.OrderByDescending(s => double.IsNaN(s.MaxAbsDeltaP2) ? double.PositiveInfinity : s.MaxAbsDeltaP2).FirstOrDefault();
+        return new VerificationSummary(samples.Count, samples.Sum(s => s.Cells), samples.Sum(s => s.TotalCells),
+            worst?.MaxAbsDeltaP2 ?? 0, worst is null ? "" : $"{worst.Task}/{worst.QuestionId} {worst.WorstCell}",
+            samples.Sum(s => s.KnockoutSeconds), samples.Sum(s => s.VerifySeconds), samples.Min(s => s.Fraction), samples.Max(s => s.Fraction));
+    }
+
+    /// <summary>"3.2%" or "1% to 5%" (resumes may ask for different shares).</summary>
+    public string FractionText => MinFraction == MaxFraction ? Percent(MinFraction) : $"{Percent(MinFraction)} to {Percent(MaxFraction)}";
+
+    /// <summary>One line for a console or a report: what was checked, the largest difference, the verdict and the cost.</summary>
+    public string Describe()
+    {
+        if (MaxFraction == 0) return "self-check off (--verify 0): no knockout cell was recomputed with the naive engine";
+        if (Cells == 0) return $"self-check: no knockout cells to recompute in {Samples} sample{(Samples == 1 ? "" : "s")}";
+        var verdict = Passed ? $"passed (tolerance {Tolerance:0e0})" : $"FAILED (tolerance {Tolerance:0e0}; worst {WorstCell})";
+        var share = Percent((double)Cells / Math.Max(1, TotalCells));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"self-check: {Cells} of {TotalCells} knockout cells ({share}; asked {FractionText}) recomputed with the naive engine, max |Δp2| = {MaxAbsDeltaP2:0.0e0}: {verdict}; {Cost()}");
+    }
+
+    /// <summary>"verification 1.2 s vs knockouts 10.3 s (+12%)".</summary>
+    public string Cost() =>
+        string.Create(CultureInfo.InvariantCulture, $"verification {VerifySeconds:0.0} s vs knockouts {KnockoutSeconds:0.0} s") +
+        (KnockoutSeconds > 0 ? string.Create(CultureInfo.InvariantCulture, $" (+{100 * VerifySeconds / KnockoutSeconds:0}%)") : "");
+
+    private static string Percent(double f) => string.Create(CultureInfo.InvariantCulture, $"{100 * f:0.###}%");
+}
