@@ -75,10 +75,13 @@ public static class ReportWriter
         var sb = new StringBuilder();
         sb.Append("# ModalFlow results\n\n");
         if (!string.IsNullOrWhiteSpace(options.Figures.ModelName)) sb.Append(CultureInfo.InvariantCulture, $"Model: `{options.Figures.ModelName}`.\n\n");
+        SelfCheckReport.Append(sb, run.Verification);
         Samples(sb, run);
-        Knockout(sb, aggregates, options.Ci);
+        var allHeads = aggregates.Where(a => a.Heads.Length == 0).ToList();   // per-head aggregates have their own section
+        Knockout(sb, allHeads, options.Ci);
+        HeadMapReport.Append(sb, aggregates, figures, reportDir);
         Lens(sb, lensAggregates);
-        Figures(sb, figures, aggregates, reportDir, font);
+        Figures(sb, figures.Where(f => !HeadMapFigures.IsHeadMap(f)).ToList(), allHeads, reportDir, font);
         return sb.ToString();
     }
 

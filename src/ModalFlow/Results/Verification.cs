@@ -54,13 +54,16 @@ public sealed record VerificationSummary(int Samples, int Cells, int TotalCells,
         var verdict = Passed ? $"passed (tolerance {Tolerance:0e0})" : $"FAILED (tolerance {Tolerance:0e0}; worst {WorstCell})";
         var share = Percent((double)Cells / Math.Max(1, TotalCells));
         return string.Create(CultureInfo.InvariantCulture,
-            $"self-check: {Cells} of {TotalCells} knockout cells ({share}; asked {FractionText}) recomputed with the naive engine, max |Δp2| = {MaxAbsDeltaP2:0.0e0}: {verdict}; {Cost()}");
+            $"self-check: {Cells} of {TotalCells} knockout cells ({share}; asked {FractionText}) recomputed with the naive engine, max |Δp2| = {Scientific(MaxAbsDeltaP2)}: {verdict}; {Cost()}");
     }
 
     /// <summary>"verification 1.2 s vs knockouts 10.3 s (+12%)".</summary>
     public string Cost() =>
         string.Create(CultureInfo.InvariantCulture, $"verification {VerifySeconds:0.0} s vs knockouts {KnockoutSeconds:0.0} s") +
         (KnockoutSeconds > 0 ? string.Create(CultureInfo.InvariantCulture, $" (+{100 * VerifySeconds / KnockoutSeconds:0}%)") : "");
+
+    /// <summary>"3.1e-7"; exactly 0 is "0".</summary>
+    public static string Scientific(double v) => v == 0 ? "0" : v.ToString("0.0e0", CultureInfo.InvariantCulture);
 
     private static string Percent(double f) => string.Create(CultureInfo.InvariantCulture, $"{100 * f:0.###}%");
 }
