@@ -27,7 +27,7 @@ public static class RunCommand
         var blocks = CommonOptions.Blocks("Extra (or, with --experiment custom, the) blocks, repeatable, e.g. 'True Option->Last'", positionNames);
         var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer); --experiment heads: 1 unless given", 9);
         var verify = Fraction("--verify",
-            $"Self-check: share of each sample's knockout cells recomputed with the naive engine (deterministic; at least one per run folder); 0 = off. A difference in p(answer) above {VerificationSummary.Tolerance:0e0} stops the run with exit 3",
+            $"Self-check: share of each sample's knockout cells recomputed with the naive engine (deterministic; at least one per run folder); 0 = off. A difference in p(answer) above {VerificationSummary.Float32Tolerance:0e0} (f32; f16 {VerificationSummary.Float16Tolerance:0e0}, bf16 {VerificationSummary.BFloat16Tolerance:0e0}) stops the run with exit 3",
             SelfCheck.DefaultFraction);
         var limit = CommonOptions.OptionalInt("--limit", "Use only the first N valid rows of the task");
         var shard = new Option<string>("--shard") { Description = "i/n: this process's deterministic slice (every n-th row from i)", DefaultValueFactory = _ => "1/1", HelpName = "i/n" };

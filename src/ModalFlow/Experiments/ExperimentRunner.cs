@@ -258,7 +258,8 @@ public static class ExperimentRunner
             var measured = Measurements.For(o.Experiment.Kind)(sample);
             // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
             // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
-            var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked, check.Reference);
+            var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
+                VerificationSummary.ToleranceFor(o.DType), check.Reference);
             store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, verification);
             check.AnyChecked |= verification.Cells > 0;
             if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));

@@ -60,7 +60,7 @@ public sealed class RecordingEngine(IKnockoutEngine inner) : IKnockoutEngine
 /// <summary>A run's self-check found a cell where the run's engine and the naive engine disagree.</summary>
 public sealed class SelfCheckFailedException(SampleVerification failed, string runDir)
     : Exception(string.Create(CultureInfo.InvariantCulture,
-        $"SELF-CHECK FAILED: sample {failed.Task}/{failed.QuestionId}, cell {failed.WorstCell}: |Δp2| = {failed.MaxAbsDeltaP2:0.0##e0} between the run's engine and the naive reference exceeds the tolerance {VerificationSummary.Tolerance:0e0}. The knockout results in {runDir} cannot be trusted; the run stopped after storing this sample (its check is in the run store and the report)."))
+        $"SELF-CHECK FAILED: sample {failed.Task}/{failed.QuestionId}, cell {failed.WorstCell}: |Δp2| = {failed.MaxAbsDeltaP2:0.0##e0} between the run's engine and the naive reference exceeds the tolerance {VerificationSummary.Scientific(failed.Tolerance)}. The knockout results in {runDir} cannot be trusted; the run stopped after storing this sample (its check is in the run store and the report)."))
 {
     public SampleVerification Failed { get; } = failed;
 }
@@ -107,7 +107,7 @@ public static class SelfCheck
 
     /// <summary>Recomputes the chosen cells with <paramref name="reference"/> and summarises the sample's check.</summary>
     public static SampleVerification Verify(string task, string questionId, RecordingEngine recorded, double fraction, bool atLeastOne,
-        IKnockoutEngine? reference = null)
+        double tolerance, IKnockoutEngine? reference = null)
     {
         reference ??= new NaiveKnockoutEngine();
         var chosen = Choose(task, questionId, recorded.Cells, fraction, atLeastOne);
@@ -129,7 +129,7 @@ public static class SelfCheck
         }
         sw.Stop();
         return new SampleVerification(task, questionId, fraction, chosen.Count, recorded.Cells.Count, worst, worstCell,
-            recorded.Elapsed.TotalSeconds, sw.Elapsed.TotalSeconds);
+            recorded.Elapsed.TotalSeconds, sw.Elapsed.TotalSeconds, tolerance);
     }
 
     private static string Describe(RecordedCell c, double naiveP2)

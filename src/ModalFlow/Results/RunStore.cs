@@ -108,7 +108,7 @@ public sealed class RunStore : IDisposable
         CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY, shard_index INTEGER NOT NULL, shard_count INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS verification (
             task TEXT NOT NULL, question_id TEXT NOT NULL, fraction REAL NOT NULL, cells INTEGER NOT NULL, total_cells INTEGER NOT NULL,
-            max_abs_dp2 REAL, worst_cell TEXT NOT NULL, knockout_seconds REAL NOT NULL, verify_seconds REAL NOT NULL,
+            max_abs_dp2 REAL, worst_cell TEXT NOT NULL, knockout_seconds REAL NOT NULL, verify_seconds REAL NOT NULL, tolerance REAL NOT NULL,
             PRIMARY KEY (task, question_id));
         """;
 
@@ -273,12 +273,12 @@ public sealed class RunStore : IDisposable
     public IReadOnlyList<SampleVerification> Verifications()
     {
         var list = new List<SampleVerification>();
-        using var cmd = Command("SELECT task, question_id, fraction, cells, total_cells, max_abs_dp2, worst_cell, knockout_seconds, verify_seconds " +
+        using var cmd = Command("SELECT task, question_id, fraction, cells, total_cells, max_abs_dp2, worst_cell, knockout_seconds, verify_seconds, tolerance " +
             "FROM verification ORDER BY task, question_id");
         using var r = cmd.ExecuteReader();
         while (r.Read())
             list.Add(new SampleVerification(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetInt32(3), r.GetInt32(4),
-                r.IsDBNull(5) ? double.NaN : r.GetDouble(5), r.GetString(6), r.GetDouble(7), r.GetDouble(8)));
+                r.IsDBNull(5) ? double.NaN : r.GetDouble(5), r.GetString(6), r.GetDouble(7), r.GetDouble(8), r.GetDouble(9)));
         return list;
     }
 
@@ -402,9 +402,9 @@ public sealed class RunStore : IDisposable
 
     private void InsertVerification(SqliteTransaction tx, SampleVerification v)
     {
-        using var cmd = Command("INSERT INTO verification VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)", tx);
+        using var cmd = Command("INSERT INTO verification VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)", tx);
         object[] values = [v.Task, v.QuestionId, v.Fraction, v.Cells, v.TotalCells, double.IsNaN(v.MaxAbsDeltaP2) ? DBNull.Value : v.MaxAbsDeltaP2,
-            v.WorstCell, v.KnockoutSeconds, v.VerifySeconds];
+            v.WorstCell, v.KnockoutSeconds, v.VerifySeconds, v.Tolerance];
         for (int i = 0; i < values.Length; i++) cmd.Parameters.AddWithValue("$" + (i + 1), values[i]);
         cmd.ExecuteNonQuery();
     }

@@ -13,7 +13,7 @@ public static class SelfCheckReport
         {
             sb.Append("> **SELF-CHECK FAILED.** A knockout cell recomputed with the naive engine differs from the run's value by ")
               .Append(v.MaxAbsDeltaP2.ToString("0.0##e0", System.Globalization.CultureInfo.InvariantCulture))
-              .Append(" in p(answer) (tolerance ").Append(VerificationSummary.Tolerance.ToString("0e0", System.Globalization.CultureInfo.InvariantCulture))
+              .Append(" in p(answer) (tolerance ").Append(VerificationSummary.Scientific(v.Tolerance))
               .Append("): ").Append(Escape(v.WorstCell)).Append(". **Do not trust the knockout numbers below.**\n\n");
         }
         sb.Append(char.ToUpperInvariant(v.Describe()[0])).Append(Escape(v.Describe()[1..])).Append(".\n\n");
