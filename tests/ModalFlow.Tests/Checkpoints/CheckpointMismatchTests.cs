@@ -29,7 +29,7 @@ public class CheckpointMismatchTests
     }
 
     [Fact]
-    public void Missing_Tensor_Is_Named_With_The_Checkpoint()
+    public void Missing_Tensor_Is_Named_With_The_Checkpoint_And_Config_Json()
     {
         var dir = EditedCopy(ts => ts.Where(t => t.Name != "language_model.model.layers.3.mlp.up_proj.weight").ToList());
         try
@@ -37,20 +37,22 @@ public class CheckpointMismatchTests
             var e = Assert.Throws<InputException>(() => LoadedModel.Load(dir.FullName));
             Assert.Contains(dir.FullName, e.Message);
             Assert.Contains("weights", e.Message);
+            Assert.Contains("does not match config.json", e.Message);
             Assert.Contains("1 missing tensor(s): language_model.model.layers.3.mlp.up_proj.weight", e.Message);
         }
         finally { dir.Delete(true); }
     }
 
     [Fact]
-    public void Wrong_Shape_Reports_Both_Shapes_And_Unexpected_Tensors_Are_Listed()
+    public void Wrong_Shape_Reports_Both_Shapes_Against_Config_Json_And_Unexpected_Tensors_Are_Listed()
     {
         var dir = EditedCopy(ts => ts.Select(t => t.Name == "multi_modal_projector.linear_1.weight" ? (t.Name, t.T[..32]) : t)
             .Append(("language_model.model.layers.99.extra.weight", zeros(2))).ToList());
         try
         {
             var e = Assert.Throws<InputException>(() => LoadedModel.Load(dir.FullName));
-            Assert.Contains("multi_modal_projector.linear_1.weight: checkpoint has [32, 32], the config implies [64, 32]", e.Message);
+            Assert.Contains("multi_modal_projector.linear_1.weight: checkpoint has [32, 32], config.json implies [64, 32]", e.Message);
+            Assert.Contains("does not match config.json", e.Message);
             Assert.Contains("1 unexpected tensor(s): language_model.model.layers.99.extra.weight", e.Message);
         }
         finally { dir.Delete(true); }
