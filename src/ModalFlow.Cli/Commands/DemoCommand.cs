@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.CommandLine;
 using System.Text;
 using ModalFlow.Data;
 using ModalFlow.Experiments;
