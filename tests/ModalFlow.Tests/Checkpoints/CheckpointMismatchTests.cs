@@ -28,7 +28,7 @@ public class CheckpointMismatchTests
         return dir;
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Tensor_Is_Named_With_The_Checkpoint_And_Config_Json()
     {
         var dir = EditedCopy(ts => ts.Where(t => t.Name != "language_model.model.layers.3.mlp.up_proj.weight").ToList());
@@ -43,7 +43,7 @@ public class CheckpointMismatchTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Wrong_Shape_Reports_Both_Shapes_Against_Config_Json_And_Unexpected_Tensors_Are_Listed()
     {
         var dir = EditedCopy(ts => ts.Select(t => t.Name == "multi_modal_projector.linear_1.weight" ? (t.Name, t.T[..32]) : t)
@@ -58,7 +58,7 @@ public class CheckpointMismatchTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Checkpoint_In_Transformers_452_Key_Scheme_Loads_To_The_Same_Numbers()
     {
         var renamed = EditedCopy(ts => ts.Select(t => (KeyMap.TransformersModern.ToFile(t.Name), t.T)).ToList());
@@ -95,7 +95,7 @@ public class CheckpointMismatchTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Preprocessor_Configs_Of_Real_And_Fixture_Folders_Give_The_Clip_Defaults()
     {
         foreach (var dir in new[] { TinyDir, SharedData.DataFile("model-configs", "llava-hf__llava-1.5-7b-hf") })

@@ -1,4 +1,5 @@
 using System.Text;
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -14,7 +15,7 @@ public class SequenceLayoutTests
         return (c, layout, tok);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void Layout_Equals_CaseJson_Ranges_And_QuestionPositions(string model, string caseId)
     {
@@ -36,7 +37,7 @@ public class SequenceLayoutTests
         Assert.Equal(c.QuestionTokenIds.Select(i => (long)i), l.Question.Positions().Select(p => expanded[p]));
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void Instruction_Span_Is_Exactly_The_Suffix_Tokens(string model, string caseId)
     {
@@ -62,7 +63,7 @@ public class SequenceLayoutTests
         }
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void InputIds_Match_Both_Fixture_Conventions_And_Expansion(string model, string caseId)
     {
@@ -109,7 +110,7 @@ public class SequenceLayoutTests
         Assert.Equal(new TokenSpan(0, 2), TokenSpanFinder.FindTokenRange(["Ċ", "Is"], TokenStringStyle.ByteLevel, "\nIs"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Question_Not_In_Prompt_Names_Field_And_Search()
     {
         var c = TextFixtures.Load("tiny-llava-1.5", "dog_jar");

@@ -8,7 +8,7 @@ namespace ModalFlow.Tests.Tracing;
 
 public class VisionOnceTests
 {
-    [Fact]
+    [SharedFact]
     public void Vision_Tower_Runs_Once_Per_Sample_However_Many_Knockouts_Follow()
     {
         using var m = LoadedModel.Load(SharedData.Fixture("tiny-llava-1.5"));
