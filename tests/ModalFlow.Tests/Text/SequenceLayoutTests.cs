@@ -80,7 +80,7 @@ public class SequenceLayoutTests
         Assert.Equal(llava[(c.PlaceholderIndex + 1)..], expanded[l.Image.End..]);
     }
 
-    [Fact]
+    [SharedFact]
     public void FindTokenSpan_Locates_Option_Words_First_Occurrence()
     {
         var (_, l, _) = Build("tiny-llava-1.5", "ironing_rel");
@@ -123,7 +123,7 @@ public class SequenceLayoutTests
         Assert.StartsWith(c.Path + ": question: ", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Unknown_Option_Word_Names_The_Field()
     {
         var (c, l, _) = Build("tiny-llama3-llava-next", "dog_jar");
