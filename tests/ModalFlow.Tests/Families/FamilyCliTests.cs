@@ -28,7 +28,7 @@ public sealed class FamilyCliTests(ITestOutputHelper log) : IDisposable
         { FamilyFolders.Onevision, "llava_onevision.json", "tiny_llava_onevision", [] },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(PatchModes))]
     public void Positions_Json_Gives_The_Golden_Patch_Sets(string model, string golden, string mode, string[] extra)
     {
@@ -52,7 +52,7 @@ public sealed class FamilyCliTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Inspect_Predict_And_Trace_On_Both_Families()
     {
         foreach (var (model, family, scheme) in new[] { (FamilyFolders.Qwen2Vl, "qwen2-vl", "M-RoPE"), (FamilyFolders.Onevision, "llava-onevision", "1-D RoPE") })
@@ -93,7 +93,7 @@ public sealed class FamilyCliTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Run_Does_Experiments_1_To_4_On_Both_Families()
     {
         const int limit = 2;

@@ -10,7 +10,9 @@ namespace ModalFlow.Tests.Models;
 
 /// <summary>
 /// The paper's precision: every fixture family loaded in float16 (weights converted once; softmax, RMSNorm statistics and
-/// the lens in float32) keeps the clean top-1 of float32, and its p1 / knockout p2 stay close to float32's.
+/// the lens in float32) keeps the clean top-1 of float32 wherever float32's top two are more than 0.005 apart in
+/// probability (transformers' goldens, case.json top10_probs; one case has them 0.0011 apart and may flip), and its p1 /
+/// knockout p2 stay close to float32's.
 /// </summary>
 public sealed class Float16Tests(ITestOutputHelper log)
 {
@@ -22,12 +24,18 @@ public sealed class Float16Tests(ITestOutputHelper log)
     private static string Folder(string model) => model.StartsWith("tiny-qwen", StringComparison.Ordinal) || model.Contains("onevision", StringComparison.Ordinal)
         ? FamilyFolders.AsDownloaded(model) : SharedData.Fixture(model);
 
-    [Theory]
+    private static LoadOptions Options(string model, ScalarType dtype) => new()
+    {
+        DType = dtype,
+        TokenizerFile = model == "tiny-llama3-llava-next" ? SharedData.Fixture("tokenizers", "llama3", "tokenizer.model") : null,
+    };
+
+    [SharedTheory]
     [MemberData(nameof(Models))]
     public void F16_Keeps_Every_Clean_Top1_And_Knockouts_Stay_Close_To_F32(string model)
     {
-        using var f32 = LoadedModel.Load(Folder(model));
-        using var f16 = LoadedModel.Load(Folder(model), new LoadOptions { DType = ScalarType.Float16 });
+        using var f32 = LoadedModel.Load(Folder(model), Options(model, ScalarType.Float32));
+        using var f16 = LoadedModel.Load(Folder(model), Options(model, ScalarType.Float16));
         Assert.Equal(ScalarType.Float16, f16.Decoder.DType);
         double worstP1 = 0, worstP2 = 0, worstRel = 0;
         int knockouts = 0, top1Kept = 0;
@@ -38,7 +46,10 @@ public sealed class Float16Tests(ITestOutputHelper log)
             using var b = PreparedInput.Create(f16, c.ImagePath, c.Question);
             using var ca = CleanRun.Create(f32.Decoder, a.Embeds, a.Positions);
             using var cb = CleanRun.Create(f16.Decoder, b.Embeds, b.Positions);
-            Assert.True(ca.Top1Id == cb.Top1Id, $"{c}: f16 top-1 {cb.Top1Id} (p {cb.P1:F4}) vs f32 {ca.Top1Id} (p {ca.P1:F4})");
+            var top = c.Json.GetProperty("top10_probs");
+            double margin = top[0].GetDouble() - top[1].GetDouble();
+            if (ca.Top1Id != cb.Top1Id) log.WriteLine($"{c}: f16 top-1 {cb.Top1Id} vs f32 {ca.Top1Id}; f32's top two are {margin:F4} apart");
+            Assert.True(ca.Top1Id == cb.Top1Id || margin < 0.005, $"{c}: f16 top-1 {cb.Top1Id} (p {cb.P1:F4}) vs f32 {ca.Top1Id} (p {ca.P1:F4}), margin {margin:F4}");
             Assert.True(double.IsFinite(cb.LogP1) && cb.LastLogits.isfinite().all().item<bool>(), $"{c}: non-finite f16 logits");
             worstP1 = Math.Max(worstP1, Math.Abs(ca.P1 - cb.P1));
             var blocks = new[] { "Image->Question", "Question->Last", "Image->Last", "Last->Last" }.Select(BlockDescriptor.Parse).ToList();

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Models;
 using ModalFlow.Platform;

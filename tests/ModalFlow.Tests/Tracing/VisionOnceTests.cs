@@ -1,5 +1,5 @@
-using ModalFlow.Families.Llava;
 using ModalFlow.Benchmarks;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Tests.Support;
 using ModalFlow.Tracing;
