@@ -17,6 +17,9 @@ public sealed record RunResults(
 
     /// <summary>The run's self-check (naive recomputation of a sample of cells); null when none was recorded.</summary>
     public VerificationSummary? Verification { get; init; }
+
+    /// <summary>The run's settings as stored (null for results not read from a run store): the report lists them.</summary>
+    public RunManifest? Manifest { get; init; }
 }
 
 /// <summary>A merge made with shards missing (<c>modalflow merge --allow-partial</c>).</summary>

@@ -291,6 +291,7 @@ public sealed class RunStore : IDisposable
     {
         Partial = PartialMerge(),
         Verification = Verification(),
+        Manifest = Manifest,
     };
 
     /// <summary>
