@@ -36,7 +36,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
         return doc.RootElement.Clone();
     }
 
-    [Fact]
+    [SharedFact]
     public void Trace_Per_Head_Json_Is_The_Map_Of_Single_Head_Knockouts()
     {
         const string model = "tiny-llava-1.5";
@@ -80,7 +80,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
 
     public static TheoryData<string> Families => new() { "tiny-llava-1.5", FamilyFolders.Qwen2Vl, FamilyFolders.Onevision, "tiny-llama3-llava-next" };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Families))]
     public void Trace_Per_Head_Works_For_Every_Family_And_Both_Engines_Agree(string model)
     {
@@ -109,7 +109,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
         log.WriteLine($"{model}: {layers} layers x {heads} query heads; worst |p2 fast - naive| = {worst:E2}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Trace_Per_Head_Text_Shows_Two_Layer_By_Head_Tables()
     {
         var c = FixtureCase.Load("tiny-llava-1.5", "ironing_rel");
