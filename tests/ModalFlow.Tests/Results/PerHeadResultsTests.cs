@@ -20,7 +20,8 @@ public class PerHeadResultsTests
             for (int l = 0; l < Layers; l++)
             {
                 KnockoutRow Row(double rel, string heads) => new KnockoutRow(task, $"q{s}", "img", "red", "red", "What colour?", "heads", "Image->Question", 1, l,
-                    $"{l}", "first", 7, 0.5, 0.5 * (1 + rel / 100), Math.Log(0.5 * (1 + rel / 100)), rel + 0.1 * s, 7) { Heads = heads };
+                    $"{l}", "first", 7, 0.5, 0.5 * (1 + rel / 100), Math.Log(0.5 * (1 + rel / 100)), rel + 0.1 * s, 7)
+                { Heads = heads };
                 rows.Add(Row(-10 * l, ""));
                 for (int h = 0; h < Heads; h++)
                 {
