@@ -162,7 +162,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.True(offCode == 0, offErr);   // nothing checked: the wrong engine is not noticed, as asked
         using (var store = RunStore.Open(Path.Combine(off, RunStore.FileName)))
             Assert.Equal(0, store.Verification()!.Cells);
-        Assert.Contains("self-check off", File.ReadAllText(Path.Combine(off, "report.md")));
+        Assert.Contains("Self-check off (--verify 0)", File.ReadAllText(Path.Combine(off, "report.md")));
     }
 
     [Fact]
