@@ -249,7 +249,7 @@ public static class ExperimentRunner
             var empty = sets.Where(kv => kv.Value.Count == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
             if (empty.Count > 0 && o.EmptySets == "exclude")
             {
-                Exclude("empty position set", $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
+                Exclude(ExcludedSample.EmptyPositionSetReason, $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
                 return;
             }
 
@@ -260,7 +260,7 @@ public static class ExperimentRunner
             // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
             var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
                 VerificationSummary.ToleranceFor(o.DType), check.Reference);
-            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, verification);
+            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null, verification);
             check.AnyChecked |= verification.Cells > 0;
             if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));
         }

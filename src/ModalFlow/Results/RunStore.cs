@@ -148,13 +148,15 @@ public sealed class RunStore : IDisposable
     }
 
     /// <summary>
-    /// Writes a finished sample atomically: its knockout and lens rows, its self-check (when given) and its "done" mark.
+    /// Writes a finished sample atomically: its knockout and lens rows, its self-check (when given) and its "done" mark,
+    /// with an optional note on how it was measured (e.g. <see cref="SampleNote.NothingBlocked"/>: an empty position
+    /// set, kept as the paper does).
     /// </summary>
-    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens,
+    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens, SampleNote? note = null,
         SampleVerification? verification = null)
     {
         using var tx = _db.BeginTransaction();
-        InsertSample(tx, task, questionId, "done", null, null);
+        InsertSample(tx, task, questionId, "done", note?.Reason, note?.Detail);
         foreach (var row in rows) InsertKnockout(tx, row);
         foreach (var row in lens) InsertLens(tx, row);
         if (verification is not null) InsertVerification(tx, verification);
@@ -260,6 +262,16 @@ public sealed class RunStore : IDisposable
         return list;
     }
 
+    /// <summary>Finished samples that carry a note (e.g. kept with nothing blocked), in task/question order.</summary>
+    public IReadOnlyList<NotedSample> NotedSamples()
+    {
+        var list = new List<NotedSample>();
+        using var cmd = Command("SELECT task, question_id, reason, detail FROM samples WHERE status = 'done' AND reason IS NOT NULL ORDER BY task, question_id");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(new NotedSample(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? "" : r.GetString(3)));
+        return list;
+    }
+
     public IReadOnlyList<(string File, int Line, string Field, string Message)> RowErrors()
     {
         var list = new List<(string, int, string, string)>();
@@ -292,6 +304,7 @@ public sealed class RunStore : IDisposable
         Partial = PartialMerge(),
         Verification = Verification(),
         Manifest = Manifest,
+        Noted = NotedSamples(),
     };
 
     /// <summary>

@@ -157,8 +157,8 @@ public class PerHeadResultsTests
         using var store = RunStore.OpenWriter(dir.File(RunStore.FileName));
         var a = new SampleVerification("T", "1", 0.01, 2, 180, 3e-7, "Image->Question@1 head 0 (layers 1; heads 0): p2 0.5 vs naive 0.5", 1.5, 0.2, 1e-4);
         var b = new SampleVerification("T", "2", 0.01, 1, 180, double.NaN, "cell", 1.0, 0.1, 1e-4);
-        store.CommitSample("T", "1", [], [], a);
-        store.CommitSample("T", "2", [], [], b);
+        store.CommitSample("T", "1", [], [], verification: a);
+        store.CommitSample("T", "2", [], [], verification: b);
         var back = store.Verifications();
         Assert.Equal(a, back[0]);
         Assert.True(double.IsNaN(back[1].MaxAbsDeltaP2));
