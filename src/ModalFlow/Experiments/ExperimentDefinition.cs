@@ -8,6 +8,12 @@ public enum ExperimentKind
 
     /// <summary>The logit lens at the last position (Experiment 4).</summary>
     Lens,
+
+    /// <summary>Every image token withdrawn from layer K on, for every K (VTW; <see cref="ImageWithdrawal.Withdraw"/>).</summary>
+    Withdrawal,
+
+    /// <summary>FastV's pruning and its random control on a (K, R) grid (<see cref="ImageWithdrawal.Prune"/>).</summary>
+    Prune,
 }
 
 /// <summary>One experiment: the knockout blocks it sweeps, or another per-sample measurement (DESIGN §1).</summary>
@@ -27,10 +33,25 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
 
     public static IReadOnlyList<ExperimentDefinition> All { get; } = [Exp1, Exp2, Exp3, Exp4];
 
-    /// <summary>"1".."4" (also "exp1"), or "custom" with explicit blocks (appendix variants: option / object-word sets).</summary>
+    /// <summary>Image-token withdrawal (VTW) from every layer K: not one of the paper's experiments, so not in <see cref="All"/>.</summary>
+    public static ExperimentDefinition Withdrawal { get; } = new("withdrawal", "Image tokens withdrawn from layer K on", [], ExperimentKind.Withdrawal);
+
+    /// <summary>FastV's image-token pruning vs a random control on a (K, R) grid: not one of the paper's experiments.</summary>
+    public static ExperimentDefinition Prune { get; } = new("prune", "FastV-ranked vs random image tokens withdrawn from layer K on", [], ExperimentKind.Prune);
+
+    /// <summary>
+    /// "1".."4" (also "exp1"), "custom" with explicit blocks (appendix variants: option / object-word sets), "withdrawal" or
+    /// "prune" (these two take no blocks).
+    /// </summary>
     public static ExperimentDefinition Parse(string name, IReadOnlyList<string>? customBlocks = null)
     {
         var key = name.Trim().ToLowerInvariant();
+        if (key is "withdrawal" or "prune")
+        {
+            if (customBlocks is { Count: > 0 })
+                throw new InputException(null, "--block", $"--experiment {key} withdraws image tokens by its own rule and takes no --block");
+            return key == "withdrawal" ? Withdrawal : Prune;
+        }
         if (key.StartsWith("exp", StringComparison.Ordinal)) key = key[3..];
         if (key == "custom")
         {
@@ -39,7 +60,7 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
             return new ExperimentDefinition("custom", "Custom blocks", customBlocks);
         }
         var def = All.FirstOrDefault(e => e.Name == key)
-            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4 or custom");
+            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4, custom, withdrawal or prune");
         return customBlocks is { Count: > 0 } ? def with { Blocks = [.. def.Blocks, .. customBlocks] } : def;
     }
 }

@@ -33,6 +33,8 @@ public static class Measurements
     {
         ExperimentKind.Sweep => WindowSweeps,
         ExperimentKind.Lens => s => new SampleRows([], Lens(s)),
+        ExperimentKind.Withdrawal => ImageWithdrawal.Withdraw,
+        ExperimentKind.Prune => ImageWithdrawal.Prune,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no measurement registered for this experiment kind"),
     };
 
