@@ -24,7 +24,11 @@ public static class DemoCommand
         var data = new Option<string?>("--data") { Description = "Toy data folder with toy_<Task>.csv and images/ (default: the embedded held-out set)", HelpName = "DIR" };
         var perTask = CommonOptions.Int("--per-task", "Questions per task for the four experiments", 16);
         var window = CommonOptions.Int("--window", "Knockout window (layers)", 1);
-        var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window };
+        var withdrawal = new Option<bool>("--withdrawal")
+        {
+            Description = "Also withdraw image tokens from every layer K on and prune them (FastV vs random, K = 1 … L-1, keep 75/50/25/10%) on the six tasks",
+        };
+        var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window, withdrawal };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var sw = Stopwatch.StartNew();
@@ -91,18 +95,28 @@ public static class DemoCommand
                     [.. parts.SelectMany(r => r.Malformed)]);
                 var output = ResultsPipeline.Run(Path.Combine(dir, $"exp{exp.Name}"), all, new ResultsOptions
                 {
-                    Figures = FigureOptions.Default with { ModelName = modelOption is null ? "toy LLaVA (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir)) },
+                    Figures = FigureOptions.Default with { ModelName = ModelName(modelOption, modelDir) },
                 });
                 reports.Add((exp, output));
                 ctx.Out.WriteLine($"    {(exp.Lens ? $"Experiment {exp.Name}: logit lens" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}: {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
             }
+            ResultsOutput? withdrawn = null;
+            if (parse.GetValue(withdrawal))
+            {
+                ctx.Out.WriteLine($"+   image-token withdrawal and pruning, {n} questions per task (correct answers only):");
+                withdrawn = DemoWithdrawal.Run(ctx.Out, dir, modelDir, dataDir, n, ModelName(modelOption, modelDir), sw);
+                ctx.Out.WriteLine($"    {withdrawn.Withdrawal.Figures.Count} figure files → {Path.GetRelativePath(dir, withdrawn.Report)}");
+            }
             var report = Path.Combine(dir, "report.md");
-            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w));
+            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w, withdrawn));
             ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
         return cmd;
     }
+
+    private static string ModelName(string? modelOption, string modelDir) =>
+        modelOption is null ? "toy LLaVA (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir));
 
     /// <summary>The probe table: accuracy against the image-blind baseline, with the image blocked, patch and lens checks.</summary>
     public static IReadOnlyList<string> ProbeTable(IReadOnlyList<ToyTaskProbe> probes)
@@ -118,7 +132,7 @@ public static class DemoCommand
     }
 
     private static string Report(string modelDir, string dataDir, IReadOnlyList<ToyTaskProbe> probes, IReadOnlyList<(ExperimentDefinition Exp, ResultsOutput Output)> reports,
-        string dir, int perTask, int window)
+        string dir, int perTask, int window, ResultsOutput? withdrawn)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
@@ -138,6 +152,14 @@ public static class DemoCommand
             sb.AppendLine($"### {(exp.Lens ? $"Experiment {exp.Name}: logit lens at the last position" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}").AppendLine();
             sb.AppendLine($"Report: [{Path.GetRelativePath(dir, output.Report)}]({Path.GetRelativePath(dir, output.Report)})").AppendLine();
             foreach (var f in output.Figures.Where(f => f.Path.EndsWith(".png", StringComparison.Ordinal)))
+                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
+            sb.AppendLine();
+        }
+        if (withdrawn is not null)
+        {
+            sb.AppendLine($"## Image-token withdrawal and pruning ({perTask} questions per task, correct answers only)").AppendLine();
+            sb.AppendLine($"Report: [{Path.GetRelativePath(dir, withdrawn.Report)}]({Path.GetRelativePath(dir, withdrawn.Report)})").AppendLine();
+            foreach (var f in withdrawn.Withdrawal.Figures.Where(f => f.Kind.EndsWith("panel", StringComparison.Ordinal) && f.Path.EndsWith(".png", StringComparison.Ordinal)))
                 sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
             sb.AppendLine();
         }

@@ -61,9 +61,9 @@ public sealed class PruningRuleTests
     public void Withdrawal_Spec_Blocks_The_Withdrawn_Tokens_From_Every_Later_Kept_Position_In_Layers_K_On()
     {
         var spec = ImageWithdrawal.Spec([3, 5, 6], seqLen: 10, k: 2, numLayers: 4)!;
-        Assert.Equal([3, 5, 6], spec.Sources.Positions);
-        Assert.Equal([4, 7, 8, 9], spec.Targets.Positions);
-        Assert.Equal([2, 3], spec.Layers);
+        Assert.Equal([3, 5, 6], spec.Sources.Positions.ToArray());
+        Assert.Equal([4, 7, 8, 9], spec.Targets.Positions.ToArray());
+        Assert.Equal([2, 3], spec.Layers.ToArray());
         Assert.Null(ImageWithdrawal.Spec([3, 5, 6], 10, k: 4, numLayers: 4));    // K = L: nothing is withdrawn
         Assert.True(ImageWithdrawal.Spec([], 10, k: 1, numLayers: 4)!.BlocksNothing);
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageWithdrawal.Spec([3], 10, k: 5, numLayers: 4));
