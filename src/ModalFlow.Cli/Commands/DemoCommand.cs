@@ -26,7 +26,7 @@ public static class DemoCommand
         var window = CommonOptions.Int("--window", "Knockout window (layers)", 1);
         var withdrawal = new Option<bool>("--withdrawal")
         {
-            Description = "Also withdraw image tokens from every layer K on and prune them (FastV vs random, K = 1 … L-1, keep 75/50/25/10%) on the six tasks",
+            Description = "Instead of the checks and the four experiments: withdraw image tokens from every layer K on and prune them (FastV vs random, K = 1 … L-1, keep 75/50/25/10%) on the six tasks",
         };
         var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window, withdrawal };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
@@ -62,9 +62,23 @@ public static class DemoCommand
                     ctx.Out.WriteLine($"    {task,-12} {row.ImgId}.png  \"{row.Question}\" → {p.Answer.Trim()} (p = {p.FirstTokenProb:F3}; truth: {row.Answer})");
                 }
 
-                ctx.Out.WriteLine("3/5 what the method must show on a model that uses the image (all held-out questions):");
-                probes = ToyProbe.Run(m, dataDir);
-                foreach (var line in ProbeTable(probes)) ctx.Out.WriteLine("    " + line);
+                if (parse.GetValue(withdrawal)) probes = [];
+                else
+                {
+                    ctx.Out.WriteLine("3/5 what the method must show on a model that uses the image (all held-out questions):");
+                    probes = ToyProbe.Run(m, dataDir);
+                    foreach (var line in ProbeTable(probes)) ctx.Out.WriteLine("    " + line);
+                }
+            }
+
+            if (parse.GetValue(withdrawal))
+            {
+                ctx.Out.WriteLine($"3/5 (--withdrawal: instead of 3-5) image-token withdrawal and pruning, {n} questions per task (correct answers only):");
+                var withdrawn = DemoWithdrawal.Run(ctx.Out, dir, modelDir, dataDir, n, ModelName(modelOption, modelDir), sw);
+                var withdrawalReport = Path.Combine(dir, "report.md");
+                File.WriteAllText(withdrawalReport, Report(modelDir, dataDir, probes, [], dir, n, w, withdrawn));
+                ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {withdrawalReport} ({withdrawn.Withdrawal.Figures.Count} figure files, {Path.GetRelativePath(dir, withdrawn.Report)})");
+                return CliContext.ExitOk;
             }
 
             ctx.Out.WriteLine($"4/5 the paper's four experiments, {n} questions per task (correct answers only), window {w}:");
@@ -100,15 +114,8 @@ public static class DemoCommand
                 reports.Add((exp, output));
                 ctx.Out.WriteLine($"    {(exp.Lens ? $"Experiment {exp.Name}: logit lens" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}: {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
             }
-            ResultsOutput? withdrawn = null;
-            if (parse.GetValue(withdrawal))
-            {
-                ctx.Out.WriteLine($"+   image-token withdrawal and pruning, {n} questions per task (correct answers only):");
-                withdrawn = DemoWithdrawal.Run(ctx.Out, dir, modelDir, dataDir, n, ModelName(modelOption, modelDir), sw);
-                ctx.Out.WriteLine($"    {withdrawn.Withdrawal.Figures.Count} figure files → {Path.GetRelativePath(dir, withdrawn.Report)}");
-            }
             var report = Path.Combine(dir, "report.md");
-            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w, withdrawn));
+            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w, null));
             ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
@@ -137,16 +144,8 @@ public static class DemoCommand
         var sb = new StringBuilder();
         sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
         sb.AppendLine($"Model `{modelDir}`, held-out questions `{dataDir}`.").AppendLine();
-        sb.AppendLine("## Checks of the method (all held-out questions)").AppendLine();
-        sb.AppendLine("Accuracy counts the first answer token. *Blind* is the best constant answer (for questions naming two options, " +
-            "always the first or always the second option counts as constant). *Image blocked*: every edge from the image positions to the " +
-            "later positions is blocked in all layers. *Related / random Δp*: mean relative change of the answer probability when the patches " +
-            "of the question's objects, or as many random other patches, are blocked from every later position in all layers. " +
-            "The lens row r is the standard logit lens after r layers (row 0: embeddings).").AppendLine();
-        sb.AppendLine("```");
-        foreach (var line in ProbeTable(probes)) sb.AppendLine(line);
-        sb.AppendLine("```").AppendLine();
-        sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
+        if (probes.Count > 0) ChecksSection(sb, probes);
+        if (reports.Count > 0) sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
         foreach (var (exp, output) in reports)
         {
             sb.AppendLine($"### {(exp.Lens ? $"Experiment {exp.Name}: logit lens at the last position" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}").AppendLine();
@@ -164,5 +163,18 @@ public static class DemoCommand
             sb.AppendLine();
         }
         return sb.ToString();
+    }
+
+    private static void ChecksSection(StringBuilder sb, IReadOnlyList<ToyTaskProbe> probes)
+    {
+        sb.AppendLine("## Checks of the method (all held-out questions)").AppendLine();
+        sb.AppendLine("Accuracy counts the first answer token. *Blind* is the best constant answer (for questions naming two options, " +
+            "always the first or always the second option counts as constant). *Image blocked*: every edge from the image positions to the " +
+            "later positions is blocked in all layers. *Related / random Δp*: mean relative change of the answer probability when the patches " +
+            "of the question's objects, or as many random other patches, are blocked from every later position in all layers. " +
+            "The lens row r is the standard logit lens after r layers (row 0: embeddings).").AppendLine();
+        sb.AppendLine("```");
+        foreach (var line in ProbeTable(probes)) sb.AppendLine(line);
+        sb.AppendLine("```").AppendLine();
     }
 }
