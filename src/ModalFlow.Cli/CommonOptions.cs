@@ -134,6 +134,54 @@ public static class CommonOptions
         return o;
     }
 
+    /// <summary>
+    /// Comma-separated fractions, each in [0, 1] or a percentage with '%' (<c>0.5,25%</c>; repeatable), checked at parse time.
+    /// </summary>
+    public static Option<double[]> Fractions(string name, string description, double[] defaultValue) => new(name)
+    {
+        Description = description, HelpName = "R[,R…]", DefaultValueFactory = _ => defaultValue, CustomParser = r => ParseFractions(r, name),
+    };
+
+    /// <summary>Comma-separated whole numbers of at least <paramref name="min"/> (<c>2,4</c>; repeatable), checked at parse time.</summary>
+    public static Option<int[]> IntList(string name, string description, int[] defaultValue, int min = 0) => new(name)
+    {
+        Description = description, HelpName = "K[,K…]", DefaultValueFactory = _ => defaultValue, CustomParser = r => ParseIntList(r, name, min),
+    };
+
+    private static IEnumerable<string> ListItems(ArgumentResult r) =>
+        r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.TrimEntries));
+
+    private static double[] ParseFractions(ArgumentResult r, string name)
+    {
+        var values = new List<double>();
+        foreach (var item in ListItems(r))
+        {
+            bool percent = item.EndsWith('%');
+            var number = percent ? item[..^1] : item;
+            if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+            {
+                r.AddError($"{name}: '{item}' is not a number; expected a fraction like 0.5 or a percentage like 50%");
+                continue;
+            }
+            double f = percent ? v / 100 : v;
+            if (f < 0 || f > 1) r.AddError($"{name}: '{item}'; expected a fraction in [0, 1] or a percentage in [0%, 100%]");
+            else values.Add(f);
+        }
+        return [.. values];
+    }
+
+    private static int[] ParseIntList(ArgumentResult r, string name, int min)
+    {
+        var values = new List<int>();
+        foreach (var item in ListItems(r))
+        {
+            if (!int.TryParse(item, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)) r.AddError($"{name}: '{item}' is not a whole number");
+            else if (v < min) r.AddError($"{name}: {v}; expected at least {min}");
+            else values.Add(v);
+        }
+        return [.. values];
+    }
+
     private static int ParseInt(ArgumentResult r, string name, int min)
     {
         var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";

@@ -24,7 +24,11 @@ public static class DemoCommand
         var data = new Option<string?>("--data") { Description = "Toy data folder with toy_<Task>.csv and images/ (default: the embedded held-out set)", HelpName = "DIR" };
         var perTask = CommonOptions.Int("--per-task", "Questions per task for the four experiments", 16);
         var window = CommonOptions.Int("--window", "Knockout window (layers)", 1);
-        var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window };
+        var withdrawal = new Option<bool>("--withdrawal")
+        {
+            Description = "Instead of the checks and the four experiments: withdraw image tokens from every layer K on and prune them (FastV vs random, K = 1 … L-1, keep 75/50/25/10%) on the six tasks",
+        };
+        var cmd = new Command("demo", "Run the method on the embedded toy LLaVA: checks, the four experiments, figures, report") { outDir, model, data, perTask, window, withdrawal };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var sw = Stopwatch.StartNew();
@@ -58,9 +62,23 @@ public static class DemoCommand
                     ctx.Out.WriteLine($"    {task,-12} {row.ImgId}.png  \"{row.Question}\" → {p.Answer.Trim()} (p = {p.FirstTokenProb:F3}; truth: {row.Answer})");
                 }
 
-                ctx.Out.WriteLine("3/5 what the method must show on a model that uses the image (all held-out questions):");
-                probes = ToyProbe.Run(m, dataDir);
-                foreach (var line in ProbeTable(probes)) ctx.Out.WriteLine("    " + line);
+                if (parse.GetValue(withdrawal)) probes = [];
+                else
+                {
+                    ctx.Out.WriteLine("3/5 what the method must show on a model that uses the image (all held-out questions):");
+                    probes = ToyProbe.Run(m, dataDir);
+                    foreach (var line in ProbeTable(probes)) ctx.Out.WriteLine("    " + line);
+                }
+            }
+
+            if (parse.GetValue(withdrawal))
+            {
+                ctx.Out.WriteLine($"3/5 (--withdrawal: instead of 3-5) image-token withdrawal and pruning, {n} questions per task (correct answers only):");
+                var withdrawn = DemoWithdrawal.Run(ctx.Out, dir, modelDir, dataDir, n, ModelName(modelOption, modelDir), sw);
+                var withdrawalReport = Path.Combine(dir, "report.md");
+                File.WriteAllText(withdrawalReport, Report(modelDir, dataDir, probes, [], dir, n, w, withdrawn));
+                ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {withdrawalReport} ({withdrawn.Withdrawal.Figures.Count} figure files, {Path.GetRelativePath(dir, withdrawn.Report)})");
+                return CliContext.ExitOk;
             }
 
             ctx.Out.WriteLine($"4/5 the paper's four experiments, {n} questions per task (correct answers only), window {w}:");
@@ -91,18 +109,21 @@ public static class DemoCommand
                     [.. parts.SelectMany(r => r.Malformed)]);
                 var output = ResultsPipeline.Run(Path.Combine(dir, $"exp{exp.Name}"), all, new ResultsOptions
                 {
-                    Figures = FigureOptions.Default with { ModelName = modelOption is null ? "toy LLaVA (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir)) },
+                    Figures = FigureOptions.Default with { ModelName = ModelName(modelOption, modelDir) },
                 });
                 reports.Add((exp, output));
                 ctx.Out.WriteLine($"    {(exp.Lens ? $"Experiment {exp.Name}: logit lens" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}: {output.Figures.Count} figure files → {Path.GetRelativePath(dir, output.Report)}");
             }
             var report = Path.Combine(dir, "report.md");
-            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w));
+            File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w, null));
             ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
         return cmd;
     }
+
+    private static string ModelName(string? modelOption, string modelDir) =>
+        modelOption is null ? "toy LLaVA (embedded)" : Path.GetFileName(Path.TrimEndingDirectorySeparator(modelDir));
 
     /// <summary>The probe table: accuracy against the image-blind baseline, with the image blocked, patch and lens checks.</summary>
     public static IReadOnlyList<string> ProbeTable(IReadOnlyList<ToyTaskProbe> probes)
@@ -118,11 +139,34 @@ public static class DemoCommand
     }
 
     private static string Report(string modelDir, string dataDir, IReadOnlyList<ToyTaskProbe> probes, IReadOnlyList<(ExperimentDefinition Exp, ResultsOutput Output)> reports,
-        string dir, int perTask, int window)
+        string dir, int perTask, int window, ResultsOutput? withdrawn)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
         sb.AppendLine($"Model `{modelDir}`, held-out questions `{dataDir}`.").AppendLine();
+        if (probes.Count > 0) ChecksSection(sb, probes);
+        if (reports.Count > 0) sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
+        foreach (var (exp, output) in reports)
+        {
+            sb.AppendLine($"### {(exp.Lens ? $"Experiment {exp.Name}: logit lens at the last position" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}").AppendLine();
+            sb.AppendLine($"Report: [{Path.GetRelativePath(dir, output.Report)}]({Path.GetRelativePath(dir, output.Report)})").AppendLine();
+            foreach (var f in output.Figures.Where(f => f.Path.EndsWith(".png", StringComparison.Ordinal)))
+                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
+            sb.AppendLine();
+        }
+        if (withdrawn is not null)
+        {
+            sb.AppendLine($"## Image-token withdrawal and pruning ({perTask} questions per task, correct answers only)").AppendLine();
+            sb.AppendLine($"Report: [{Path.GetRelativePath(dir, withdrawn.Report)}]({Path.GetRelativePath(dir, withdrawn.Report)})").AppendLine();
+            foreach (var f in withdrawn.Withdrawal.Figures.Where(f => f.Kind.EndsWith("panel", StringComparison.Ordinal) && f.Path.EndsWith(".png", StringComparison.Ordinal)))
+                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
+            sb.AppendLine();
+        }
+        return sb.ToString();
+    }
+
+    private static void ChecksSection(StringBuilder sb, IReadOnlyList<ToyTaskProbe> probes)
+    {
         sb.AppendLine("## Checks of the method (all held-out questions)").AppendLine();
         sb.AppendLine("Accuracy counts the first answer token. *Blind* is the best constant answer (for questions naming two options, " +
             "always the first or always the second option counts as constant). *Image blocked*: every edge from the image positions to the " +
@@ -132,15 +176,5 @@ public static class DemoCommand
         sb.AppendLine("```");
         foreach (var line in ProbeTable(probes)) sb.AppendLine(line);
         sb.AppendLine("```").AppendLine();
-        sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
-        foreach (var (exp, output) in reports)
-        {
-            sb.AppendLine($"### {(exp.Lens ? $"Experiment {exp.Name}: logit lens at the last position" : ResultNames.ExperimentTitle(exp.Name, exp.Blocks))}").AppendLine();
-            sb.AppendLine($"Report: [{Path.GetRelativePath(dir, output.Report)}]({Path.GetRelativePath(dir, output.Report)})").AppendLine();
-            foreach (var f in output.Figures.Where(f => f.Path.EndsWith(".png", StringComparison.Ordinal)))
-                sb.AppendLine($"![{Path.GetFileNameWithoutExtension(f.Path)}]({Path.GetRelativePath(dir, f.Path)})");
-            sb.AppendLine();
-        }
-        return sb.ToString();
     }
 }

@@ -20,8 +20,8 @@ public static class RunCommand
         var images = new Option<string>("--images") { Description = "Folder of the images (<img_id>.jpg or <img_id>.png)", Required = true, HelpName = "DIR" };
         var experiment = CommonOptions.Choice<string>("--experiment",
             "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones), " +
-            "heads (per-head maps of the --block ones: each query head knocked out alone and all heads but one; in grouped-query models the unit is a query head)", null!,
-            "1", "2", "3", "4", "custom", ExperimentDefinition.HeadsName);
+            "heads (per-head maps of the --block ones: each query head knocked out alone and all heads but one; in grouped-query models the unit is a query head), withdrawal (every image token withdrawn from layer K on, every K), prune (FastV-ranked vs random image tokens withdrawn, --keep x --at)", null!,
+            "1", "2", "3", "4", "custom", ExperimentDefinition.HeadsName, "withdrawal", "prune");
         experiment.Required = true;
         var positionNames = TaskPositionResolver.Names.Concat([TaskPositionResolver.PaperRelatedName, TaskPositionResolver.PaperOtherName]).ToList();
         var blocks = CommonOptions.Blocks("Extra (or, with --experiment custom, the) blocks, repeatable, e.g. 'True Option->Last'", positionNames);
@@ -52,13 +52,18 @@ public static class RunCommand
         var preset = CommonOptions.Choice<string?>("--preset",
             "paper: the paper's settings for a recognised model (by config geometry): window 7 (13b: 9), 128 new tokens, f16, pad / LLaVA-NeXT anyres, bootstrap CIs; explicit options win",
             null, PaperPreset.Name);
+        var keep = CommonOptions.Fractions("--keep",
+            "--experiment prune: fractions of the image tokens kept (0.5 or 50%), comma-separated", [.. PruneGrid.Default.Keep]);
+        var at = CommonOptions.IntList("--at",
+            "--experiment prune: layers K from which the other image tokens are withdrawn (1 … L-1; FastV ranks them by layer K-1's attention), comma-separated",
+            [.. PruneGrid.Default.At], min: 1);
         var format = ReportCommand.Format();
         var ci = ReportCommand.Ci();
         var sharedY = ReportCommand.SharedY();
         var cmd = new Command("run", "Run an experiment of the paper over a task; resumable, shardable")
         {
             model, task, data, dataDir, images, experiment, blocks, window, limit, shard, subword, filter, outDir, mode, engine, maxNew, emptySets,
-            preset, verify, forceUnlock, format, ci, sharedY, CommonOptions.Compute, CommonOptions.ModelFolder,
+            preset, verify, keep, at, forceUnlock, format, ci, sharedY, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(ctx.Guard(parse, () =>
         {
@@ -68,10 +73,14 @@ public static class RunCommand
             if ((t is null) == (d is null)) throw new InputException(null, "--task/--data", "give exactly one: a task name or a CSV file");
             if (t is not null) RunChecks.Task(t, parse.GetValue(dataDir)!);
             var load = CommonOptions.Load(parse);
+            var experimentDef = ExperimentDefinition.Parse(parse.GetValue(experiment)!, parse.GetValue(blocks));
+            foreach (var grid in new Option[] { keep, at })
+                if (parse.GetResult(grid) is { Implicit: false } && experimentDef.Kind != ExperimentKind.Prune)
+                    throw new InputException(null, grid.Name, $"applies to --experiment prune only (this run: --experiment {experimentDef.Name})");
             var o = new RunOptions
             {
                 Model = parse.GetValue(model)!, Task = d ?? t!, DataFolder = parse.GetValue(dataDir), Images = parse.GetValue(images)!,
-                Experiment = ExperimentDefinition.Parse(parse.GetValue(experiment)!, parse.GetValue(blocks)), Out = parse.GetValue(outDir)!,
+                Experiment = experimentDef, Out = parse.GetValue(outDir)!, Prune = new PruneGrid(parse.GetValue(keep)!, parse.GetValue(at)!),
                 Window = parse.GetValue(window), Limit = parse.GetValue(limit), ShardIndex = i, ShardCount = n, Subword = parse.GetValue(subword)!,
                 Filter = parse.GetValue(filter)!, DType = parse.GetValue(CommonOptions.DType)!, ImageMode = CommonOptions.ParseImageMode(parse.GetValue(mode)!),
                 Engine = CommonOptions.ParseEngine(parse.GetValue(engine)!), TokenizerFile = load.TokenizerFile, Anyres = load.Anyres,
@@ -99,7 +108,8 @@ public static class RunCommand
             // Per-head maps look at one layer at a time unless a window is asked for.
             if (o.Experiment.Kind == ExperimentKind.Heads && parse.GetResult(window) is not { Implicit: false }) o = o with { Window = 1 };
             if (o.Experiment.Blocks.Count > 0 && RunChecks.WindowNote(o.Window, folder) is { } note) ctx.Err.WriteLine(note);
-            ctx.Err.WriteLine($"run: {folder.Variant}, experiment {o.Experiment.Name} ({o.Experiment.Title}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, " +
+            if (o.Experiment.Kind == ExperimentKind.Prune) o.Prune.Validate(folder.Decoder.Layers);
+            ctx.Err.WriteLine($"run: {folder.Variant}, experiment {o.Experiment.Name} ({o.Experiment.Title}{(o.Experiment.Kind == ExperimentKind.Prune ? ", " + o.Prune.Describe() : "")}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, " +
                 $"filter {o.Filter}, shard {i}/{n}, {o.DType} on {o.Device}, images {folder.Preprocessing(o.ImageMode)}, engine {o.Engine.ToString().ToLowerInvariant()} → {Path.GetFullPath(o.Out)}");
             if (RunFolderLock.ReadRecord(Path.Combine(o.Out, RunFolderLock.RecordName)) is { } previous && RunFolderLock.StateOf(previous) == HolderState.Dead)
                 ctx.Err.WriteLine($"note: the run folder's last writer, {previous.Who}, is no longer running; taking over and resuming");

@@ -11,6 +11,12 @@ public enum ExperimentKind
 
     /// <summary>Per-head knockout maps of named blocks: each query head knocked out alone, and all heads but one (<see cref="HeadMaps"/>).</summary>
     Heads,
+
+    /// <summary>Every image token withdrawn from layer K on, for every K (VTW; <see cref="ImageWithdrawal.Withdraw"/>).</summary>
+    Withdrawal,
+
+    /// <summary>FastV's pruning and its random control on a (K, R) grid (<see cref="ImageWithdrawal.Prune"/>).</summary>
+    Prune,
 }
 
 /// <summary>One experiment: the knockout blocks it sweeps, or another per-sample measurement (DESIGN §1).</summary>
@@ -33,7 +39,16 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
     /// <summary>The name of the per-head maps experiment (<see cref="ExperimentKind.Heads"/>; blocks from --block).</summary>
     public const string HeadsName = "heads";
 
-    /// <summary>"1".."4" (also "exp1"), "custom" with explicit blocks (appendix variants: option / object-word sets), or "heads" (per-head maps of the given blocks).</summary>
+    /// <summary>Image-token withdrawal (VTW) from every layer K: not one of the paper's experiments, so not in <see cref="All"/>.</summary>
+    public static ExperimentDefinition Withdrawal { get; } = new("withdrawal", "Image tokens withdrawn from layer K on", [], ExperimentKind.Withdrawal);
+
+    /// <summary>FastV's image-token pruning vs a random control on a (K, R) grid: not one of the paper's experiments.</summary>
+    public static ExperimentDefinition Prune { get; } = new("prune", "FastV-ranked vs random image tokens withdrawn from layer K on", [], ExperimentKind.Prune);
+
+    /// <summary>
+    /// "1".."4" (also "exp1"), "custom" with explicit blocks (appendix variants: option / object-word sets), "heads"
+    /// (per-head maps of the given blocks), "withdrawal" or "prune" (these two take no blocks).
+    /// </summary>
     public static ExperimentDefinition Parse(string name, IReadOnlyList<string>? customBlocks = null)
     {
         var key = name.Trim().ToLowerInvariant();
@@ -43,6 +58,12 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
                 throw new InputException(null, "--experiment", "'heads' needs at least one --block 'Source->Target', e.g. --block 'Image->Question'");
             return new ExperimentDefinition(HeadsName, "Per-head knockout maps", customBlocks, ExperimentKind.Heads);
         }
+        if (key is "withdrawal" or "prune")
+        {
+            if (customBlocks is { Count: > 0 })
+                throw new InputException(null, "--block", $"--experiment {key} withdraws image tokens by its own rule and takes no --block");
+            return key == "withdrawal" ? Withdrawal : Prune;
+        }
         if (key.StartsWith("exp", StringComparison.Ordinal)) key = key[3..];
         if (key == "custom")
         {
@@ -51,7 +72,7 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
             return new ExperimentDefinition("custom", "Custom blocks", customBlocks);
         }
         var def = All.FirstOrDefault(e => e.Name == key)
-            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4, custom or heads");
+            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4, custom, heads, withdrawal or prune");
         return customBlocks is { Count: > 0 } ? def with { Blocks = [.. def.Blocks, .. customBlocks] } : def;
     }
 }

@@ -72,6 +72,9 @@ public sealed record RunOptions
     /// </summary>
     public Func<IKnockoutEngine, IKnockoutEngine>? EngineWrapper { get; init; }
 
+    /// <summary>The (K, R) grid of <c>--experiment prune</c> (<c>--at</c>, <c>--keep</c>).</summary>
+    public PruneGrid Prune { get; init; } = PruneGrid.Default;
+
     /// <summary>How the model is loaded (dtype, device, tokenizer, family settings).</summary>
     public LoadOptions LoadOptions() => new()
     {
@@ -97,6 +100,7 @@ public sealed record RunOptions
         if (ShardCount < 1 || ShardIndex < 1 || ShardIndex > ShardCount)
             throw new InputException(null, "--shard", $"{ShardIndex}/{ShardCount}; expected i/n with 1 <= i <= n");
         if (!Directory.Exists(Images)) throw new InputException(Images, "--images", "folder not found; expected the GQA images folder (<img_id>.jpg)");
+        if (Experiment.Kind == ExperimentKind.Prune) Prune.Validate();
     }
 }
 
@@ -121,6 +125,7 @@ public static class ExperimentRunner
         o.Validate();
         var load = o.LoadOptions();
         var folder = ModelFolder.Read(o.Model, load);          // small files only: config, tokenizer, preprocessing
+        if (o.Experiment.Kind == ExperimentKind.Prune) o.Prune.Validate(folder.Decoder.Layers);   // --at against the depth, before any sample
         var sw = Stopwatch.StartNew();
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
         var slice = Slice(data.Rows, o.Limit, o.ShardIndex, o.ShardCount);
@@ -183,6 +188,7 @@ public static class ExperimentRunner
         Filter = o.Filter,
         EmptySets = o.EmptySets,
         Preset = o.Preset,
+        Prune = o.Experiment.Kind == ExperimentKind.Prune ? o.Prune.Describe() : "",
         MaxNewTokens = o.MaxNewTokens,
         Preprocessing = folder.Preprocessing(o.ImageMode),
         Engine = o.Engine.ToString().ToLowerInvariant(),
@@ -217,7 +223,9 @@ public static class ExperimentRunner
         {
             // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
             // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
-            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
+            // FastV's ranking reads the clean run's attention from the last position: kept only when pruning.
+            bool attention = o.Experiment.Kind == ExperimentKind.Prune;
+            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention);
             var prediction = Predictor.Predict(m, input, clean, o.MaxNewTokens);
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
@@ -230,7 +238,7 @@ public static class ExperimentRunner
 
             // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
             // new last position (a second clean pass over the longer sequence).
-            using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens) : null;
+            using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens, attention) : null;
             var run = final ?? clean;
             int last = (int)run.SeqLen - 1;
             long target = run.TargetTokenId;
@@ -267,14 +275,14 @@ public static class ExperimentRunner
     }
 
     /// <summary>The clean run of the prompt followed by the answer's tokens but its last, tracking the last token.</summary>
-    private static CleanRun FinalSubwordRun(LoadedModel m, PreparedInput input, IReadOnlyList<long> answerTokens)
+    private static CleanRun FinalSubwordRun(LoadedModel m, PreparedInput input, IReadOnlyList<long> answerTokens, bool keepLastRowAttention)
     {
         using var scope = NewDisposeScope();
         var decoder = m.Decoder;
         int extra = answerTokens.Count - 1;
         var prefix = tensor(answerTokens.Take(extra).ToArray(), dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(0);
         var embeds = cat([input.Embeds, decoder.Embed(prefix)], 1);
-        return CleanRun.Create(decoder, embeds, input.Positions.Append(extra), answerTokens[^1]);
+        return CleanRun.Create(decoder, embeds, input.Positions.Append(extra), answerTokens[^1], keepLastRowAttention);
     }
 
 }

@@ -34,6 +34,8 @@ public static class Measurements
         ExperimentKind.Sweep => WindowSweeps,
         ExperimentKind.Lens => s => new SampleRows([], Lens(s)),
         ExperimentKind.Heads => HeadMaps.Measure,
+        ExperimentKind.Withdrawal => ImageWithdrawal.Withdraw,
+        ExperimentKind.Prune => ImageWithdrawal.Prune,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no measurement registered for this experiment kind"),
     };
 

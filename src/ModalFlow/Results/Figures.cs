@@ -414,7 +414,8 @@ public static class Figures
 
     private static string TaskTitle(string task) => task == ResultNames.AllTasks ? "All tasks" : task;
 
-    private static Plot BuildPlot(IReadOnlyList<PlotSeries> series, LegendLayout layout, string title, string yLabel, bool knockout, FigureOptions options)
+    /// <summary>One plot from its series and layout (internal: the withdrawal figures draw with it too).</summary>
+    internal static Plot BuildPlot(IReadOnlyList<PlotSeries> series, LegendLayout layout, string title, string yLabel, bool knockout, FigureOptions options)
     {
         var font = FigureFonts.Resolve(options.FontFile);
         var plt = new Plot();

@@ -24,12 +24,15 @@ public static class ReportWriter
     public const string LowerKind = "answer_lower";
     public const string CapitalKind = "answer_capital";
 
-    /// <summary>Writes the report atomically to <paramref name="path"/>; figure links are made relative to its folder.</summary>
+    /// <summary>
+    /// Writes the report atomically to <paramref name="path"/>; figure links are made relative to its folder.
+    /// <paramref name="section"/>: Markdown placed before the figures (the withdrawal section, <see cref="WithdrawalReport"/>).
+    /// </summary>
     public static string Write(string path, RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates,
-        IReadOnlyList<FigureFile> figures, FigureFont? font = null, ResultsOptions? options = null)
+        IReadOnlyList<FigureFile> figures, FigureFont? font = null, ResultsOptions? options = null, string? section = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".";
-        AtomicFile.WriteAllText(path, Build(run, aggregates, lensAggregates, figures, dir, font, options));
+        AtomicFile.WriteAllText(path, Build(run, aggregates, lensAggregates, figures, dir, font, options, section));
         return path;
     }
 
@@ -69,7 +72,7 @@ public static class ReportWriter
 
     /// <summary>The report's Markdown text.</summary>
     public static string Build(RunResults run, IReadOnlyList<LayerAggregate> aggregates, IReadOnlyList<LensAggregate> lensAggregates,
-        IReadOnlyList<FigureFile> figures, string reportDir, FigureFont? font = null, ResultsOptions? options = null)
+        IReadOnlyList<FigureFile> figures, string reportDir, FigureFont? font = null, ResultsOptions? options = null, string? section = null)
     {
         options ??= ResultsOptions.Default;
         var sb = new StringBuilder();
@@ -82,6 +85,7 @@ public static class ReportWriter
         Knockout(sb, allHeads, options.Ci);
         HeadMapReport.Append(sb, aggregates, figures, reportDir);
         Lens(sb, lensAggregates);
+        sb.Append(section);
         Figures(sb, figures.Where(f => !HeadMapFigures.IsHeadMap(f)).ToList(), allHeads, reportDir, font);
         return sb.ToString();
     }

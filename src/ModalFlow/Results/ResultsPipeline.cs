@@ -25,7 +25,11 @@ public sealed record ResultsOutput(
     IReadOnlyList<string> Tables,
     IReadOnlyList<FigureFile> Figures,
     string Report,
-    FigureFont Font);
+    FigureFont Font)
+{
+    /// <summary>Withdrawal and pruning accuracies, their tables and figures (also listed in Tables and Figures).</summary>
+    public WithdrawalOutput Withdrawal { get; init; } = WithdrawalOutput.Empty;
+}
 
 /// <summary>
 /// The whole results step for a run: aggregates, tables (in <c>dir</c>), figures (in <c>dir/figures</c>) and
@@ -50,7 +54,8 @@ public static class ResultsPipeline
             ? [.. Results.Figures.WriteAll(Path.Combine(dir, FiguresFolder), allHeads, lens, options.Figures),
                .. HeadMapFigures.WriteAll(Path.Combine(dir, FiguresFolder), aggregates, options.Figures)]
             : new List<FigureFile>();
-        var report = ReportWriter.Write(Path.Combine(dir, ReportWriter.FileName), run, aggregates, lens, figureFiles, font, options);
-        return new ResultsOutput(aggregates, lens, tables, figureFiles, report, font);
+        var withdrawal = WithdrawalReport.Write(dir, run, options.Figures, options.WriteFigures);
+        var report = ReportWriter.Write(Path.Combine(dir, ReportWriter.FileName), run, aggregates, lens, figureFiles, font, options, withdrawal.Markdown);
+        return new ResultsOutput(aggregates, lens, [.. tables, .. withdrawal.Tables], [.. figureFiles, .. withdrawal.Figures], report, font) { Withdrawal = withdrawal };
     }
 }

@@ -26,6 +26,8 @@ public sealed record RunManifest
     public string EmptySets { get; init; } = "keep";
     /// <summary>"paper" when --preset paper chose window, dtype, max new tokens and preprocessing; "" otherwise.</summary>
     public string Preset { get; init; } = "";
+    /// <summary>The (K, R) grid of a prune run ("keep 0.75,0.5 at 2"); "" for every other experiment.</summary>
+    public string Prune { get; init; } = "";
     /// <summary>The greedy answer's length limit (the correctness filter reads the answer).</summary>
     public int MaxNewTokens { get; init; } = 32;
     /// <summary>What the images really went through (pad, crop, anyres/transformers, anyres/llava-next, smart_resize, …).</summary>

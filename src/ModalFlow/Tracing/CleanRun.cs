@@ -10,8 +10,10 @@ namespace ModalFlow.Tracing;
 /// </summary>
 public sealed class CleanRun : IDisposable
 {
-    private CleanRun(ITextDecoder decoder, Tensor embeds, PositionIds positions, KvCache cache, Tensor[] layerInputs, Tensor lastLogits, Tensor logProbs, long targetId)
+    private CleanRun(ITextDecoder decoder, Tensor embeds, PositionIds positions, KvCache cache, Tensor[] layerInputs, Tensor lastLogits, Tensor logProbs, long targetId,
+        Tensor? lastRowAttention = null)
     {
+        LastRowAttention = lastRowAttention;
         LastLogits = lastLogits;
         Decoder = decoder;
         Embeds = embeds;
@@ -44,6 +46,12 @@ public sealed class CleanRun : IDisposable
     /// <summary>Clean log-probabilities at the last position [vocab], float32.</summary>
     public Tensor LogProbs { get; }
 
+    /// <summary>
+    /// Opt-in (<c>keepLastRowAttention</c>), else null: [L, heads, N] float32, the attention probability each position
+    /// receives from the last position, per layer and query head (FastV's ranking reads it: Experiments/Pruning.cs).
+    /// </summary>
+    public Tensor? LastRowAttention { get; }
+
     public long SeqLen => Embeds.shape[1];
     public int NumLayers => Decoder.NumLayers;
 
@@ -60,28 +68,49 @@ public sealed class CleanRun : IDisposable
     public static CleanRun Create(ITextDecoder decoder, Tensor embeds, long? targetTokenId = null) =>
         Create(decoder, embeds, PositionIds.Sequential((int)embeds.shape[1]), targetTokenId);
 
-    /// <summary>Runs the clean pass at <paramref name="positions"/>. <paramref name="targetTokenId"/> null = the clean greedy token.</summary>
-    public static CleanRun Create(ITextDecoder decoder, Tensor embeds, PositionIds positions, long? targetTokenId = null)
+    /// <summary>
+    /// Runs the clean pass at <paramref name="positions"/>. <paramref name="targetTokenId"/> null = the clean greedy token.
+    /// <paramref name="keepLastRowAttention"/>: also keep <see cref="LastRowAttention"/> (read from the attention-pattern hook
+    /// of the same forward; off by default so that other runs do not pay for it).
+    /// </summary>
+    public static CleanRun Create(ITextDecoder decoder, Tensor embeds, PositionIds positions, long? targetTokenId = null, bool keepLastRowAttention = false)
     {
         if (embeds.dim() != 3 || embeds.shape[0] != 1)
             throw new ArgumentException($"embeds must be [1, N, D], got [{string.Join(", ", embeds.shape)}]");
         var cache = new KvCache(decoder.NumLayers);
+        var lastRows = keepLastRowAttention ? new Tensor?[decoder.NumLayers] : null;
+        var hooks = lastRows is null ? null : new DecoderHooks
+        {
+            // [B, H, q, k] → the last query's row of batch item 0: [H, N]; detached, the layer's scope would free it.
+            AttentionPattern = (l, p) => lastRows[l] = p[0, .., -1, ..].to(ScalarType.Float32).clone().DetachFromDisposeScope(),
+        };
         try
         {
             using var scope = NewDisposeScope();
-            using var output = decoder.Forward(embeds, positions, fillCache: cache, keepResiduals: true);
+            using var output = decoder.Forward(embeds, positions, hooks, fillCache: cache, keepResiduals: true);
             var lastLogits = output.LastLogits[0].to(ScalarType.Float32);
             var logProbs = lastLogits.log_softmax(0);
             long target = targetTokenId ?? logProbs.argmax().item<long>();
             if (target < 0 || target >= logProbs.shape[0])
                 throw new ArgumentOutOfRangeException(nameof(targetTokenId), $"{target} is outside the vocabulary");
             var inputs = output.Residuals!.Select(r => r.clone().DetachFromDisposeScope()).ToArray();
-            return new CleanRun(decoder, embeds.clone().DetachFromDisposeScope(), positions, cache, inputs, lastLogits.DetachFromDisposeScope(), logProbs.DetachFromDisposeScope(), target);
+            Tensor? attention = null;
+            if (lastRows is not null)
+            {
+                if (lastRows.Any(r => r is null)) throw new InvalidOperationException("the decoder did not report every layer's attention pattern");
+                attention = stack(lastRows.Select(r => r!), 0).DetachFromDisposeScope();                                  // [L, H, N]
+            }
+            return new CleanRun(decoder, embeds.clone().DetachFromDisposeScope(), positions, cache, inputs, lastLogits.DetachFromDisposeScope(),
+                logProbs.DetachFromDisposeScope(), target, attention);
         }
         catch
         {
             cache.Dispose();
             throw;
+        }
+        finally
+        {
+            if (lastRows is not null) foreach (var r in lastRows) r?.Dispose();
         }
     }
 
@@ -92,6 +121,7 @@ public sealed class CleanRun : IDisposable
         foreach (var t in LayerInputs) t.Dispose();
         LastLogits.Dispose();
         LogProbs.Dispose();
+        LastRowAttention?.Dispose();
     }
 }
 
