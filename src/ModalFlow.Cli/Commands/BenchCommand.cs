@@ -32,6 +32,8 @@ public static class BenchCommand
                     r.Window, r.Samples, r.CleanSPerSample,
                     ImageToQuestion = r.ImageToQuestion,
                     QuestionToLast = r.QuestionToLast,
+                    PerHeadMap = r.PerHeadMap,
+                    PaperGridPerSample = r.PaperGridPerSample,
                     r.PaperSweepRatioWithClean,
                     r.MemoryKnockouts, r.RssMbStart, r.RssMbEnd, r.LiveTensorsStart, r.LiveTensorsEnd, r.MklShim, r.Threads,
                 });
@@ -41,6 +43,8 @@ public static class BenchCommand
             ctx.Out.WriteLine($"clean pass (both engines, once per sample): {r.CleanSPerSample:F3} s");
             ctx.Out.WriteLine($"Image->Question: naive {r.ImageToQuestion.NaiveSPerSample:F3} s/sample, fast {r.ImageToQuestion.FastSPerSample:F3} s/sample, ratio {r.ImageToQuestion.Ratio:F1}x (max rel |Δp2| {r.ImageToQuestion.MaxRelDiffP2:E1})");
             ctx.Out.WriteLine($"Question->Last:  naive {r.QuestionToLast.NaiveSPerSample:F3} s/sample, fast {r.QuestionToLast.FastSPerSample:F3} s/sample, ratio {r.QuestionToLast.Ratio:F1}x (max rel |Δp2| {r.QuestionToLast.MaxRelDiffP2:E1})");
+            ctx.Out.WriteLine($"per-head map Image->Question ({r.PerHeadMap.Knockouts} knockouts, window 1): naive {r.PerHeadMap.NaiveSPerSample:F3} s/sample{(r.PerHeadMap.NaiveExtrapolatedFrom is int k ? $" (extrapolated from {k} measured)" : "")}, fast {r.PerHeadMap.FastSPerSample:F3} s/sample, ratio {r.PerHeadMap.Ratio:F1}x (max rel |Δp2| {r.PerHeadMap.MaxRelDiffP2:E1})");
+            ctx.Out.WriteLine($"Experiments 1+2+3 per sample ({r.PaperGridPerSample.Knockouts} knockouts, clean pass included): naive {r.PaperGridPerSample.NaiveSPerSample:F3} s, fast {r.PaperGridPerSample.FastSPerSample:F3} s, ratio {r.PaperGridPerSample.Ratio:F1}x (max rel |Δp2| {r.PaperGridPerSample.MaxRelDiffP2:E1})");
             ctx.Out.WriteLine($"all four paper blocks per sample, clean pass included: {r.PaperSweepRatioWithClean:F1}x");
             ctx.Out.WriteLine($"memory over {r.MemoryKnockouts} knockouts: RSS {r.RssMbStart:F0} -> {r.RssMbEnd:F0} MB, live tensors {r.LiveTensorsStart} -> {r.LiveTensorsEnd}");
             return CliContext.ExitOk;

@@ -1,3 +1,4 @@
+using ModalFlow.Experiments;
 using System.CommandLine;
 using ModalFlow.Inference;
 using ModalFlow.Tracing;
@@ -27,16 +28,17 @@ public static class TraceCommand
         {
             var blockList = parse.GetValue(blocks)!.Select(BlockDescriptor.Parse).ToList();
             int k = parse.GetValue(window);
+            var timings = new StageTimings();
             var load = CommonOptions.Load(parse);
             RunChecks.ModelAndImage(parse.GetValue(model)!, parse.GetValue(image)!);
             var folder = ModelFolder.Read(parse.GetValue(model)!, load);
             if (RunChecks.WindowNote(k, folder) is { } note) ctx.Err.WriteLine(note);
-            using var m = folder.Load(load);
-            using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
-            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
-            var prediction = Predictor.Predict(m, input, clean, parse.GetValue(maxNew));
-            var conditions = Tracer.Sweep(clean, input.Layout, blockList, k, KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!)));
-            var lensResult = parse.GetValue(lens) ? LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId]) : null;
+            using var m = timings.Load(() => folder.Load(load));
+            using var input = timings.Vision(() => PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!)));
+            using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions));
+            var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, parse.GetValue(maxNew)));
+            var conditions = timings.Knockouts(() => Tracer.Sweep(clean, input.Layout, blockList, k, KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!))));
+            var lensResult = parse.GetValue(lens) ? timings.Knockouts(() => LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId])) : null;
             if (parse.GetValue(json))
             {
                 ctx.WriteJson(new
@@ -51,6 +53,7 @@ public static class TraceCommand
                     }),
                     Lens = lensResult is null ? null : Enumerable.Range(0, lensResult.Rows)
                         .Select(r => new { Layer = r, ProbNorm = lensResult.ProbNorm[r, 0], ProbRaw = lensResult.ProbRaw[r, 0] }),
+                    Timings = timings,
                 });
                 return CliContext.ExitOk;
             }

@@ -90,7 +90,11 @@ public sealed record RunOptions
 public sealed record RunProgress(int Finished, int Total, int Used, int Excluded, string Current);
 
 public sealed record RunSummary(string Out, string Task, string Experiment, int RowsInFile, int MalformedRows, int InSlice,
-    int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed);
+    int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed)
+{
+    /// <summary>Where this session's time went (samples done in this session only; a resumed run's earlier ones are not in it).</summary>
+    public StageTimings Timings { get; init; } = new();
+}
 
 /// <summary>
 /// Runs one experiment over one task: reads the CSV, takes the shard's deterministic slice, and for every sample not
@@ -103,6 +107,7 @@ public static class ExperimentRunner
     {
         o.Validate();
         var load = o.LoadOptions();
+        var timings = new StageTimings();
         var folder = ModelFolder.Read(o.Model, load);          // small files only: config, tokenizer, preprocessing
         var sw = Stopwatch.StartNew();
         var data = GqaTaskReader.Read(o.Task, o.DataFolder ?? ".");
@@ -115,7 +120,7 @@ public static class ExperimentRunner
         int alreadyDone = slice.Count(r => finished.Contains((r.Task, r.QuestionId)));
         var todo = slice.Where(r => !finished.Contains((r.Task, r.QuestionId))).ToList();
 
-        using var model = folder.Load(load);
+        using var model = timings.Load(() => folder.Load(load));
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
             ? folder.PatchMapper(o.ImageMode)
             : null;
@@ -129,15 +134,16 @@ public static class ExperimentRunner
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
             using (var scope = NewDisposeScope())
-                ProcessSample(o, model, store, row, resolver, blocks, engine);
+                ProcessSample(o, model, store, row, resolver, blocks, engine, timings);
             TorchRuntime.TrimNativeHeap();
             done++;
         }
+        store.Timings = timings.ToJson();
         var (used, excluded) = store.Counts();
         var reasons = store.Excluded().GroupBy(e => e.Reason).ToDictionary(g => g.Key, g => g.Count());
         progress?.Invoke(new RunProgress(slice.Count, slice.Count, used, excluded, ""));
         return new RunSummary(o.Out, data.Task, o.Experiment.Name, data.Rows.Length + data.Errors.Length, data.Errors.Length, slice.Count,
-            alreadyDone, used, excluded, reasons, sw.Elapsed);
+            alreadyDone, used, excluded, reasons, sw.Elapsed) { Timings = timings };
     }
 
     /// <summary>The shard's rows: the first <paramref name="limit"/> valid rows in file order, then every n-th from i.</summary>
@@ -172,7 +178,7 @@ public static class ExperimentRunner
     };
 
     private static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
-        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine)
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, StageTimings timings)
     {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
@@ -180,14 +186,14 @@ public static class ExperimentRunner
         if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
         if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
         PreparedInput input;
-        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
+        try { input = timings.Vision(() => PreparedInput.Create(m, imagePath, row.Question, o.ImageMode)); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
         using (input)
         {
             // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
             // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
-            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
-            var prediction = Predictor.Predict(m, input, clean, o.MaxNewTokens);
+            using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions));
+            var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, o.MaxNewTokens));
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
             {
@@ -199,7 +205,7 @@ public static class ExperimentRunner
 
             // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
             // new last position (a second clean pass over the longer sequence).
-            using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens) : null;
+            using var final = o.Subword == "final" && answerTokens.Count > 1 ? timings.Clean(() => FinalSubwordRun(m, input, answerTokens)) : null;
             var run = final ?? clean;
             int last = (int)run.SeqLen - 1;
             long target = run.TargetTokenId;
@@ -223,7 +229,7 @@ public static class ExperimentRunner
             }
 
             var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, engine, blocks, Resolve);
-            var measured = Measurements.For(o.Experiment.Kind)(sample);
+            var measured = timings.Knockouts(() => Measurements.For(o.Experiment.Kind)(sample));
             store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens);
         }
     }
