@@ -15,15 +15,16 @@ public static class BenchCommand
         hidden.Validators.Add(r => { if (r.Tokens.Count > 0 && int.TryParse(r.Tokens[^1].Value, out int h) && h % 64 != 0) r.AddError($"--hidden: {h}; expected a multiple of 64"); });
         var window = CommonOptions.Int("--window", "Window size k", 9);
         var knockouts = CommonOptions.Int("--memory-knockouts", "Consecutive knockouts for the flat-memory check", 1000, min: 0);
+        var naiveSubset = CommonOptions.Int("--naive-subset", "Naive knockouts measured per sample for the per-head map and the Experiments 1+2+3 grid (the rest extrapolated linearly; 0 = all)", 16, min: 0);
         var knockout = new Command("knockout", "Time a full window sweep per sample, naive vs fast, for Image->Question and Question->Last")
         {
-            samples, layers, hidden, window, knockouts, json,
+            samples, layers, hidden, window, knockouts, naiveSubset, json,
         };
         knockout.SetAction(parse => ctx.Guard(parse, () =>
         {
             int h = parse.GetValue(hidden);
             var g = new BenchGeometry { Hidden = h, Heads = h / 64, KvHeads = h / 64, Intermediate = (int)Math.Round(h * 2.6875), Layers = parse.GetValue(layers) };
-            var r = KnockoutBenchmark.Run(g, parse.GetValue(samples), parse.GetValue(window), parse.GetValue(knockouts), msg => ctx.Err.WriteLine(msg));
+            var r = KnockoutBenchmark.Run(g, parse.GetValue(samples), parse.GetValue(window), parse.GetValue(knockouts), msg => ctx.Err.WriteLine(msg), parse.GetValue(naiveSubset));
             if (parse.GetValue(json))
             {
                 ctx.WriteJson(new
