@@ -1,5 +1,5 @@
-using ModalFlow.Experiments;
 using System.CommandLine;
+using ModalFlow.Experiments;
 using ModalFlow.Inference;
 using ModalFlow.Tracing;
 

@@ -143,7 +143,10 @@ public static class ExperimentRunner
         var reasons = store.Excluded().GroupBy(e => e.Reason).ToDictionary(g => g.Key, g => g.Count());
         progress?.Invoke(new RunProgress(slice.Count, slice.Count, used, excluded, ""));
         return new RunSummary(o.Out, data.Task, o.Experiment.Name, data.Rows.Length + data.Errors.Length, data.Errors.Length, slice.Count,
-            alreadyDone, used, excluded, reasons, sw.Elapsed) { Timings = timings };
+            alreadyDone, used, excluded, reasons, sw.Elapsed)
+        {
+            Timings = timings,
+        };
     }
 
     /// <summary>The shard's rows: the first <paramref name="limit"/> valid rows in file order, then every n-th from i.</summary>
