@@ -192,6 +192,9 @@ public static class RunCommand
         table.AddRow("samples used", s.Used.ToString());
         table.AddRow("samples excluded", s.Excluded + (s.ExcludedByReason.Count > 0 ? " (" + string.Join(", ", s.ExcludedByReason.Select(kv => $"{kv.Key}: {kv.Value}")) + ")" : ""));
         table.AddRow("elapsed", s.Elapsed.ToString(@"hh\:mm\:ss"));
+        var t = s.Timings;
+        table.AddRow("timings (s)", FormattableString.Invariant(
+            $"load_s {t.LoadS:F2}, vision_s {t.VisionS:F2}, clean_s {t.CleanS:F2}, knockouts_s {t.KnockoutsS:F2}, generation_s {t.GenerationS:F2}, total_s {t.TotalS:F2}"));
         if (s.Verification is { } v)
         {
             table.AddRow("self-check", v.MaxFraction == 0 ? "off (--verify 0)"

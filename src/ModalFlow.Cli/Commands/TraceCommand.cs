@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ModalFlow.Experiments;
 using ModalFlow.Inference;
 using ModalFlow.Tracing;
 
@@ -33,19 +34,20 @@ public static class TraceCommand
             var blockList = parse.GetValue(blocks)!.Select(BlockDescriptor.Parse).ToList();
             bool heads = parse.GetValue(perHead);
             int k = heads && parse.GetResult(window) is not { Implicit: false } ? 1 : parse.GetValue(window);
+            var timings = new StageTimings();
             var load = CommonOptions.Load(parse);
             RunChecks.ModelAndImage(parse.GetValue(model)!, parse.GetValue(image)!);
             var folder = ModelFolder.Read(parse.GetValue(model)!, load);
             if (RunChecks.WindowNote(k, folder) is { } note) ctx.Err.WriteLine(note);
-            using var m = folder.Load(load);
-            using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
-            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
-            var prediction = Predictor.Predict(m, input, clean, parse.GetValue(maxNew));
+            using var m = timings.Load(() => folder.Load(load));
+            using var input = timings.Vision(() => PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!)));
+            using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions));
+            var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, parse.GetValue(maxNew)));
             var knockoutEngine = KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!));
-            var headMaps = heads ? HeadSweep.Run(clean, input.Layout, blockList, k, knockoutEngine) : null;
+            var headMaps = heads ? timings.Knockouts(() => HeadSweep.Run(clean, input.Layout, blockList, k, knockoutEngine)) : null;
             var conditions = headMaps?.Select(h => new ConditionResult(h.Block, h.Window, h.Layers)).ToList()
-                ?? Tracer.Sweep(clean, input.Layout, blockList, k, knockoutEngine);
-            var lensResult = parse.GetValue(lens) ? LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId]) : null;
+                ?? timings.Knockouts(() => Tracer.Sweep(clean, input.Layout, blockList, k, knockoutEngine));
+            var lensResult = parse.GetValue(lens) ? timings.Knockouts(() => LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId])) : null;
             if (parse.GetValue(json))
             {
                 ctx.WriteJson(new
@@ -69,6 +71,7 @@ public static class TraceCommand
                         }),
                     Lens = lensResult is null ? null : Enumerable.Range(0, lensResult.Rows)
                         .Select(r => new { Layer = r, ProbNorm = lensResult.ProbNorm[r, 0], ProbRaw = lensResult.ProbRaw[r, 0] }),
+                    Timings = timings,
                 });
                 return CliContext.ExitOk;
             }

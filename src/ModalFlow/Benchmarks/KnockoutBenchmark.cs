@@ -31,10 +31,20 @@ public sealed record BenchGeometry
 /// Seconds per sample for one condition's full window sweep (every centre layer). The clean pass is not in these:
 /// both engines need it once per sample (p1, the target token) and every condition of the sample shares it.
 /// </summary>
-public sealed record EngineTiming(double NaiveSPerSample, double FastSPerSample, double Ratio, double MaxRelDiffP2);
+public sealed record EngineTiming(double NaiveSPerSample, double FastSPerSample, double Ratio, double MaxRelDiffP2)
+{
+    /// <summary>Knockouts per sample.</summary>
+    public int Knockouts { get; init; }
+
+    /// <summary>
+    /// When set, the naive time is extrapolated linearly from this many measured naive knockouts per sample (a naive
+    /// knockout is one full forward whatever the spec, so its cost is the same for every spec); null when all ran.
+    /// </summary>
+    public int? NaiveExtrapolatedFrom { get; init; }
+}
 
 public sealed record KnockoutBenchResult(BenchGeometry Model, int Window, int Samples, double CleanSPerSample,
-    EngineTiming ImageToQuestion, EngineTiming QuestionToLast, double PaperSweepRatioWithClean,
+    EngineTiming ImageToQuestion, EngineTiming QuestionToLast, EngineTiming PerHeadMap, EngineTiming PaperGridPerSample, double PaperSweepRatioWithClean,
     int MemoryKnockouts, double RssMbStart, double RssMbEnd, long LiveTensorsStart, long LiveTensorsEnd, bool MklShim, int Threads);
 
 /// <summary>
@@ -44,7 +54,12 @@ public sealed record KnockoutBenchResult(BenchGeometry Model, int Window, int Sa
 /// </summary>
 public static class KnockoutBenchmark
 {
-    public static KnockoutBenchResult Run(BenchGeometry g, int samples = 2, int window = 9, int memoryKnockouts = 1000, Action<string>? progress = null)
+    /// <param name="naiveSubset">
+    /// Naive knockouts measured per sample for the per-head map and the Experiments 1+2+3 grid (the rest extrapolated
+    /// linearly: a naive knockout is one full forward, the same cost whatever the spec); 0 = run them all.
+    /// </param>
+    public static KnockoutBenchResult Run(BenchGeometry g, int samples = 2, int window = 9, int memoryKnockouts = 1000, Action<string>? progress = null,
+        int naiveSubset = 16)
     {
         TorchRuntime.Initialize();
         var cfg = new LlamaTextConfig
@@ -76,31 +91,54 @@ public static class KnockoutBenchmark
 
         double cleanS = 0;
         int cleanRuns = 0;
-        EngineTiming Time(List<KnockoutSpec> specs, string name)
+        // withClean: the clean pass is part of both sides' time (a whole sample's work), not only of cleanS.
+        EngineTiming Time(List<KnockoutSpec> specs, string name, int naiveSubset = 0, bool withClean = false)
         {
             double naiveS = 0, fastS = 0, maxRel = 0;
+            var measured = naiveSubset > 0 && naiveSubset < specs.Count
+                ? Enumerable.Range(0, naiveSubset).Select(i => (int)((long)i * specs.Count / naiveSubset)).ToList()   // spread over the list
+                : Enumerable.Range(0, specs.Count).ToList();
+            var naiveSpecs = measured.Select(i => specs[i]).ToList();
             for (int s = 0; s < samples; s++)
             {
                 using var scope = NewDisposeScope();
                 var sw = Stopwatch.StartNew();
                 using var clean = CleanRun.Create(decoder, Embeds(s));
-                cleanS += sw.Elapsed.TotalSeconds;
+                double c = sw.Elapsed.TotalSeconds;
+                cleanS += c;
                 cleanRuns++;
                 sw.Restart();
                 var f = fast.Run(clean, specs);
-                fastS += sw.Elapsed.TotalSeconds;
+                fastS += sw.Elapsed.TotalSeconds + (withClean ? c : 0);
                 sw.Restart();
-                var n = naive.Run(clean, specs);
-                naiveS += sw.Elapsed.TotalSeconds;
-                for (int i = 0; i < specs.Count; i++) maxRel = Math.Max(maxRel, Math.Abs(f[i].P2 - n[i].P2) / n[i].P2);
+                var n = naive.Run(clean, naiveSpecs);
+                naiveS += sw.Elapsed.TotalSeconds * specs.Count / naiveSpecs.Count + (withClean ? c : 0);
+                for (int i = 0; i < measured.Count; i++) maxRel = Math.Max(maxRel, Math.Abs(f[measured[i]].P2 - n[i].P2) / n[i].P2);
                 TorchRuntime.TrimNativeHeap();
-                progress?.Invoke($"{name}: sample {s + 1}/{samples}: naive {naiveS / (s + 1):F2} s, fast {fastS / (s + 1):F3} s per sample");
+                progress?.Invoke($"{name}: sample {s + 1}/{samples}: naive {naiveS / (s + 1):F2} s{(naiveSpecs.Count < specs.Count ? $" (from {naiveSpecs.Count} of {specs.Count})" : "")}, fast {fastS / (s + 1):F3} s per sample");
             }
-            return new EngineTiming(naiveS / samples, fastS / samples, naiveS / fastS, maxRel);
+            return new EngineTiming(naiveS / samples, fastS / samples, naiveS / fastS, maxRel)
+            {
+                Knockouts = specs.Count,
+                NaiveExtrapolatedFrom = naiveSpecs.Count < specs.Count ? naiveSpecs.Count : null,
+            };
         }
 
         var tI2Q = Time(i2q, "Image->Question");
         var tQ2L = Time(q2l, "Question->Last");
+        // Full per-head map of Image→Question: every (layer, head) alone, window 1.
+        var map = Enumerable.Range(0, g.Layers).SelectMany(l => Enumerable.Range(0, g.Heads)
+            .Select(h => new KnockoutSpec(image, question, [l], $"Image->Question@{l}") { Heads = [h] })).ToList();
+        var tMap = Time(map, "per-head map", naiveSubset);
+        // Experiments 1 + 2 + 3 of one sample: seven window sweeps (Exp 3's object patches: a 60-patch object, the other
+        // patches, a random 60-patch control), clean pass included on both sides.
+        var rng = new Random(3);
+        var related = PositionSet.Of("Related Image Patches", Enumerable.Range(g.PrefixTokens + g.ImageTokens / 3, Math.Min(60, g.ImageTokens / 3)));
+        var other = PositionSet.Of("Other Image Patches", image.Positions.Except(related.Positions));
+        var random = PositionSet.Of("Random Image Patches", image.Positions.OrderBy(_ => rng.Next()).Take(related.Count));
+        var grid = Sweep(image, last).Concat(q2l).Concat(Sweep(last, last)).Concat(i2q)
+            .Concat(Sweep(related, question)).Concat(Sweep(other, question)).Concat(Sweep(random, question)).ToList();
+        var tGrid = Time(grid, "Experiments 1+2+3", naiveSubset, withClean: true);
         double clean1 = cleanS / cleanRuns;
         // The paper's Exp 1 + Exp 2 per sample (four blocks; I→L and L→L cost as Q→L, same t₀), clean pass included once.
         double naivePaper = clean1 + tI2Q.NaiveSPerSample + 3 * tQ2L.NaiveSPerSample;
@@ -129,7 +167,7 @@ public static class KnockoutBenchmark
         long liveEnd = Tensor.TotalCount;
         double rssEnd = ProcessMemory.RssMb();
         progress?.Invoke($"memory: {done} knockouts over {sample} samples: RSS {rssStart:F0} → {rssEnd:F0} MB, live tensors {liveStart} → {liveEnd}");
-        return new KnockoutBenchResult(g, window, samples, clean1, tI2Q, tQ2L, naivePaper / fastPaper,
+        return new KnockoutBenchResult(g, window, samples, clean1, tI2Q, tQ2L, tMap, tGrid, naivePaper / fastPaper,
             done, rssStart, rssEnd, liveStart, liveEnd, TorchRuntime.MklShimLoaded, get_num_threads());
     }
 }

@@ -149,6 +149,9 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         var result = torch.empty(info.ShapeArray(), dtype, device);
         var count = info.ElementCount;
         if (count == 0) return result.MoveToOuterDisposeScope();
+        // Fresh memory written once: huge pages make its first touch (most of a warm load) hundreds of times fewer faults.
+        if (device.type == DeviceType.CPU && count * result.ElementSize <= int.MaxValue)
+            fixed (byte* p = result.bytes) ModalFlow.Platform.HugePages.Advise(p, count * result.ElementSize);
 
         var src = _base + _dataStart + info.Begin;
         var elementSize = info.DType.ElementSize();

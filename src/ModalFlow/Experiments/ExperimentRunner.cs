@@ -109,6 +109,8 @@ public sealed record RunProgress(int Finished, int Total, int Used, int Excluded
 public sealed record RunSummary(string Out, string Task, string Experiment, int RowsInFile, int MalformedRows, int InSlice,
     int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed)
 {
+    /// <summary>Where this session's time went (samples done in this session only; a resumed run's earlier ones are not in it).</summary>
+    public StageTimings Timings { get; init; } = new();
     /// <summary>The run folder's self-check over every sample so far (null when none was recorded).</summary>
     public VerificationSummary? Verification { get; init; }
 }
@@ -124,6 +126,7 @@ public static class ExperimentRunner
     {
         o.Validate();
         var load = o.LoadOptions();
+        var timings = new StageTimings();
         var folder = ModelFolder.Read(o.Model, load);          // small files only: config, tokenizer, preprocessing
         if (o.Experiment.Kind == ExperimentKind.Prune) o.Prune.Validate(folder.Decoder.Layers);   // --at against the depth, before any sample
         var sw = Stopwatch.StartNew();
@@ -137,7 +140,7 @@ public static class ExperimentRunner
         int alreadyDone = slice.Count(r => finished.Contains((r.Task, r.QuestionId)));
         var todo = slice.Where(r => !finished.Contains((r.Task, r.QuestionId))).ToList();
 
-        using var model = folder.Load(load);
+        using var model = timings.Load(() => folder.Load(load));
         var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
             ? folder.PatchMapper(o.ImageMode)
             : null;
@@ -153,16 +156,18 @@ public static class ExperimentRunner
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
             using (var scope = NewDisposeScope())
-                ProcessSample(o, model, store, row, resolver, blocks, engine, check);
+                ProcessSample(o, model, store, row, resolver, blocks, engine, check, timings);
             TorchRuntime.TrimNativeHeap();
             done++;
         }
+        store.Timings = timings.ToJson();
         var (used, excluded) = store.Counts();
         var reasons = store.Excluded().GroupBy(e => e.Reason).ToDictionary(g => g.Key, g => g.Count());
         progress?.Invoke(new RunProgress(slice.Count, slice.Count, used, excluded, ""));
         return new RunSummary(o.Out, data.Task, o.Experiment.Name, data.Rows.Length + data.Errors.Length, data.Errors.Length, slice.Count,
             alreadyDone, used, excluded, reasons, sw.Elapsed)
         {
+            Timings = timings,
             Verification = store.Verification(),
         };
     }
@@ -209,7 +214,7 @@ public static class ExperimentRunner
     }
 
     private static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
-        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check)
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, StageTimings timings)
     {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
@@ -217,7 +222,7 @@ public static class ExperimentRunner
         if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
         if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
         PreparedInput input;
-        try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
+        try { input = timings.Vision(() => PreparedInput.Create(m, imagePath, row.Question, o.ImageMode)); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
         using (input)
         {
@@ -225,8 +230,8 @@ public static class ExperimentRunner
             // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
             // FastV's ranking reads the clean run's attention from the last position: kept only when pruning.
             bool attention = o.Experiment.Kind == ExperimentKind.Prune;
-            using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention);
-            var prediction = Predictor.Predict(m, input, clean, o.MaxNewTokens);
+            using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention));
+            var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, o.MaxNewTokens));
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
             {
@@ -238,7 +243,7 @@ public static class ExperimentRunner
 
             // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
             // new last position (a second clean pass over the longer sequence).
-            using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens, attention) : null;
+            using var final = o.Subword == "final" && answerTokens.Count > 1 ? timings.Clean(() => FinalSubwordRun(m, input, answerTokens, attention)) : null;
             var run = final ?? clean;
             int last = (int)run.SeqLen - 1;
             long target = run.TargetTokenId;
@@ -263,7 +268,7 @@ public static class ExperimentRunner
 
             var recorder = new RecordingEngine(engine);
             var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, recorder, blocks, Resolve);
-            var measured = Measurements.For(o.Experiment.Kind)(sample);
+            var measured = timings.Knockouts(() => Measurements.For(o.Experiment.Kind)(sample));
             // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
             // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
             var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,

@@ -43,9 +43,10 @@ public interface ITextDecoder
 
     /// <summary>
     /// Layer <paramref name="layer"/> over B variants of the suffix [t0, N): h [B, q, D], <paramref name="mask"/> additive
-    /// [B, 1 or heads, q, N], the clean prefix keys/values [1, kv_heads, t0, hd]. Returns the new residual [B, q, D].
+    /// [B, 1 or heads, q, N], the clean prefix keys/values [1, kv_heads, t0, hd]. Returns the new residual [B, q, D]; with
+    /// <paramref name="lastRowOnly"/> only the last position's [B, 1, D] (a recompute's last layer: no other row is read).
     /// </summary>
-    Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues);
+    Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues, bool lastRowOnly = false);
 }
 
 public static class TextDecoderExtensions

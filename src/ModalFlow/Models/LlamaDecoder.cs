@@ -274,8 +274,8 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
     }
 
-    public Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues) =>
-        layers[layer].ForwardSuffix(h, rot, mask, prefixKeys, prefixValues);
+    public Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues, bool lastRowOnly = false) =>
+        layers[layer].ForwardSuffix(h, rot, mask, prefixKeys, prefixValues, lastRowOnly);
 
     /// <summary>0..n-1: the ids of a sequence without an image grid. An M-RoPE decoder refuses to guess them.</summary>
     private PositionIds SequentialFor(long n) => _mropeSection is null
@@ -428,31 +428,64 @@ public sealed class LlamaDecoderLayer : ExplicitModule
 
     /// <summary>
     /// B variants of the same suffix [t0, N) of one sequence, run on a shared clean prefix [0, t0):
-    /// h [B, q, D]; <paramref name="mask"/> additive [B, 1, q, t0+q] over keys [0, N); prefix K/V [1, kv_heads, t0, hd].
-    /// The prefix is never copied per variant: queries of all variants are folded into one matmul against it.
-    /// Returns the new residual [B, q, D].
+    /// h [B, q, D]; <paramref name="mask"/> additive [B, 1 or heads, q, N] over keys [0, N); prefix K/V [1, kv_heads, t0, hd].
+    /// The prefix is never copied per variant: the queries of every variant (and every query head of a kv head) are folded
+    /// into the rows of one attention per kv head. With <paramref name="lastRowOnly"/> only the last position's output is
+    /// computed (the keys/values of every row still are): the last layer of a recompute, whose other rows nobody reads.
+    /// Returns the new residual [B, q, D], or [B, 1, D] with <paramref name="lastRowOnly"/>.
     /// </summary>
-    public Tensor ForwardSuffix(Tensor h, RotaryTables rot, Tensor mask, Tensor prefixK, Tensor prefixV)
+    public Tensor ForwardSuffix(Tensor h, RotaryTables rot, Tensor mask, Tensor prefixK, Tensor prefixV, bool lastRowOnly = false)
     {
         using var scope = NewDisposeScope();
-        long b = h.shape[0], q = h.shape[1], t0 = prefixK.shape[2];
+        long b = h.shape[0], q = h.shape[1], t0 = prefixK.shape[2], n = t0 + q;
         int rep = _heads / _kvHeads;
-        var (qs, ks, vs) = Project(h, rot);
-        var scale = Scalars.Of(Math.Sqrt(_headDim));
-        // Prefix scores: fold (B, rep, q) into the query axis of each kv head: [1, KVH, B·rep·q, hd] @ [1, KVH, hd, t0].
-        var qGrouped = qs.view(b, _kvHeads, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, _headDim);
-        var prefixScores = matmul(qGrouped, prefixK.transpose(2, 3)).div(scale);                           // [1, KVH, B·rep·q, t0]
-        prefixScores = prefixScores.view(_kvHeads, b, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, t0);
-        var suffixScores = matmul(qs, RepeatKv(ks).transpose(2, 3)).div(scale);                            // [B, H, q, q]
-        var scores = cat([prefixScores, suffixScores], 3).add(mask, Scalars.One);                                        // [B, H, q, t0+q]
-        var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
-        var pPrefix = probs[TensorIndex.Ellipsis, ..(int)t0];
-        var pSuffix = probs[TensorIndex.Ellipsis, (int)t0..];
-        var pGrouped = pPrefix.reshape(b, _kvHeads, rep, q, t0).permute(1, 0, 2, 3, 4).reshape(1, _kvHeads, b * rep * q, t0);
-        var fromPrefix = matmul(pGrouped, prefixV)                                                       // [1, KVH, B·rep·q, hd]
-            .view(_kvHeads, b, rep, q, _headDim).permute(1, 0, 2, 3, 4).reshape(b, _heads, q, _headDim);
-        var attn = fromPrefix.add(matmul(pSuffix, RepeatKv(vs)), Scalars.One);                                             // [B, H, q, hd]
-        return Finish(h, attn).MoveToOuterDisposeScope();
+        long qo = lastRowOnly ? 1 : q;                                                                    // query rows computed
+        var x = input_layernorm.Forward(h);                                                                // [B, q, D]
+        var xq = lastRowOnly ? x[.., (int)(q - 1).., ..] : x;
+        var rotQ = lastRowOnly ? new RotaryTables(rot.Cos[(int)(q - 1)..], rot.Sin[(int)(q - 1)..]) : rot;
+        // Rotary in the projection's own layout [B, q, heads, hd] (cos/sin [q, 1, hd]), then heads first.
+        var qs = Rotary.Apply(q_proj.Forward(xq).view(b, qo, _heads, _headDim), Unsqueezed(rotQ));        // [B, qo, H, hd]
+        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim), Unsqueezed(rot));         // [B, q, KVH, hd]
+        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim);                                         // [B, q, KVH, hd]
+        // Mask rows in the folded order (b, i, j) of each kv head: [1 or KVH, B·qo·rep, N].
+        long g = mask.shape[1] == 1 ? 1 : _kvHeads, r = mask.shape[1] == 1 ? 1 : rep, rows = b * qo * rep;
+        var m = (lastRowOnly ? mask[TensorIndex.Ellipsis, (int)(q - 1).., ..] : mask).expand(b, -1, -1, -1);
+        var mFolded = m.reshape(b, g, r, qo, n).permute(1, 0, 3, 2, 4).expand(g, b, qo, rep, n).reshape(g, rows, n);
+        var qFolded = qs.view(b, qo, _kvHeads, rep, _headDim).permute(2, 0, 1, 3, 4).contiguous().view(_kvHeads, rows, _headDim);  // [KVH, R, hd]
+        var kSuffix = ks.permute(2, 0, 1, 3).contiguous();                                                // [KVH, B, q, hd]
+        var vSuffix = vs.permute(2, 0, 1, 3).contiguous();
+        var attn = FusedSuffixAttention(qFolded, kSuffix, vSuffix, mFolded, prefixK[0], prefixV[0], b, qo * rep);  // [KVH, R, hd]
+        var merged = attn.view(_kvHeads, b, qo, rep, _headDim).permute(1, 2, 0, 3, 4).reshape(b, qo, (long)_heads * _headDim);
+        var hq = lastRowOnly ? h[.., (int)(q - 1).., ..] : h;
+        return FinishMerged(hq, merged).MoveToOuterDisposeScope();
+    }
+
+    private static RotaryTables Unsqueezed(RotaryTables rot) => new(rot.Cos.unsqueeze(1), rot.Sin.unsqueeze(1));
+
+    /// <summary>
+    /// One scaled-dot-product attention per group of variants over keys [prefix; every variant's own suffix keys], the other
+    /// variants' suffix keys masked with −∞ (not the dtype's min, so a row whose every own key is blocked still spreads its
+    /// weight over its own N keys exactly as the reference does). Groups bound the wasted cross-variant columns.
+    /// </summary>
+    private Tensor FusedSuffixAttention(Tensor qFolded, Tensor kSuffix, Tensor vSuffix, Tensor mFolded, Tensor prefixK, Tensor prefixV, long b, long rowsPerVariant)
+    {
+        long t0 = prefixK.shape[1], q = kSuffix.shape[2], g = mFolded.shape[0];
+        long perCall = Math.Max(1, Math.Max(t0 / 4, q) / q);                                              // variants per call
+        var parts = new List<Tensor>();
+        for (long first = 0; first < b; first += perCall)
+        {
+            long c = Math.Min(perCall, b - first);
+            var qc = qFolded.view(_kvHeads, b, rowsPerVariant, _headDim)[.., (int)first..(int)(first + c)].reshape(1, _kvHeads, c * rowsPerVariant, _headDim);
+            var keys = cat([prefixK, kSuffix[.., (int)first..(int)(first + c)].reshape(_kvHeads, c * q, _headDim)], 1).unsqueeze(0);     // [1, KVH, t0 + c·q, hd]
+            var values = cat([prefixV, vSuffix[.., (int)first..(int)(first + c)].reshape(_kvHeads, c * q, _headDim)], 1).unsqueeze(0);
+            var mc = mFolded.view(g, b, rowsPerVariant, t0 + q)[.., (int)first..(int)(first + c)];                                        // [g, c, rpv, N]
+            var own = mc[TensorIndex.Ellipsis, (int)t0..].unsqueeze(3).expand(g, c, rowsPerVariant, c, q);                               // [g, c, rpv, c, q]
+            var other = eye(c, dtype: ScalarType.Bool, device: qFolded.device).logical_not().view(1, c, 1, c, 1);
+            var suffixCols = own.masked_fill(other, Scalars.Of(double.NegativeInfinity)).reshape(g, c * rowsPerVariant, c * q);
+            var maskC = cat([mc[TensorIndex.Ellipsis, ..(int)t0].reshape(g, c * rowsPerVariant, t0), suffixCols], 2).unsqueeze(0);      // [1, g, c·rpv, t0 + c·q]
+            parts.Add(nn.functional.scaled_dot_product_attention(qc, keys, values, maskC)[0].view(_kvHeads, c, rowsPerVariant, _headDim));
+        }
+        return (parts.Count == 1 ? parts[0] : cat(parts, 1)).reshape(_kvHeads, b * rowsPerVariant, _headDim);
     }
 
     /// <summary>RMSNorm → q/k/v projections → rotary on q and k: [B, H, q, hd], [B, KVH, q, hd], [B, KVH, q, hd].</summary>
@@ -470,7 +503,13 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     private Tensor Finish(Tensor h, Tensor attn)
     {
         long b = h.shape[0], q = h.shape[1];
-        h = h.add(o_proj.Forward(attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim)), Scalars.One);
+        return FinishMerged(h, attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim));
+    }
+
+    /// <summary>Attention output with heads merged [B, q, H·hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
+    private Tensor FinishMerged(Tensor h, Tensor merged)
+    {
+        h = h.add(o_proj.Forward(merged), Scalars.One);
         var m = post_attention_layernorm.Forward(h);
         return h.add(down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m)), Scalars.One);
     }

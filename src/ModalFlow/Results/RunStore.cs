@@ -138,6 +138,25 @@ public sealed class RunStore : IDisposable
                 string.Join("; ", diffs) + ". Use a new --out folder for a new run.");
     }
 
+    /// <summary>
+    /// Where the latest session's time went (the JSON object <c>{load_s, vision_s, clean_s, knockouts_s, generation_s,
+    /// total_s}</c>, meta key "timings"); null before any session finished. A resumed run replaces it.
+    /// </summary>
+    public string? Timings
+    {
+        get
+        {
+            using var cmd = Command("SELECT value FROM meta WHERE key = 'timings'");
+            return cmd.ExecuteScalar() as string;
+        }
+        set
+        {
+            using var cmd = Command("INSERT OR REPLACE INTO meta (key, value) VALUES ('timings', $v)");
+            cmd.Parameters.AddWithValue("$v", value ?? throw new ArgumentNullException(nameof(value)));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
     public HashSet<(string Task, string QuestionId)> FinishedSamples()
     {
         var set = new HashSet<(string, string)>();

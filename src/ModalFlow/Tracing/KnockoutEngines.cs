@@ -78,17 +78,32 @@ public static class KnockoutEngine
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 
-    /// <summary>Bool [heads] per spec, true where the spec edits the head (every head when it names none): [B, H, 1, 1].</summary>
-    internal static Tensor HeadMask(IReadOnlyList<KnockoutSpec> specs, int numHeads, Device device)
+    /// <summary>
+    /// The heads each spec edits, or null when every spec edits every head (no head axis needed). A spec that names all
+    /// heads is the paper's knockout: it takes the same path as one that names none, so its numbers are the same bits.
+    /// </summary>
+    internal static bool[][]? EditedHeads(IReadOnlyList<KnockoutSpec> specs, int numHeads)
     {
-        var flags = new bool[specs.Count * numHeads];
-        for (int i = 0; i < specs.Count; i++)
-        {
-            if (specs[i].Heads.Length == 0) Array.Fill(flags, true, i * numHeads, numHeads);
-            else foreach (var h in specs[i].Heads) flags[i * numHeads + h] = true;
-        }
+        if (specs.All(s => !s.IsPerHead || s.Heads.Length == numHeads)) return null;
+        return specs.Select(s => HeadFlags(s, numHeads)).ToArray();
+    }
+
+    /// <summary>True for each head the spec edits (all when it names none).</summary>
+    internal static bool[] HeadFlags(KnockoutSpec spec, int numHeads)
+    {
+        var flags = new bool[numHeads];
+        if (!spec.IsPerHead) Array.Fill(flags, true);
+        else foreach (var h in spec.Heads) flags[h] = true;
+        return flags;
+    }
+
+    /// <summary>Bool [B, H, 1, 1], true where spec b edits head h.</summary>
+    internal static Tensor HeadMask(bool[][] heads, int numHeads, Device device)
+    {
+        var flags = new bool[heads.Length * numHeads];
+        for (int i = 0; i < heads.Length; i++) Array.Copy(heads[i], 0, flags, i * numHeads, numHeads);
         using var t = tensor(flags, device: device);
-        return t.view(specs.Count, numHeads, 1, 1);
+        return t.view(heads.Length, numHeads, 1, 1);
     }
 
     /// <summary>Bool [rows, N]: true where row (absolute position firstRow + i) ∈ targets and column ∈ sources.</summary>
@@ -130,7 +145,7 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
             var spec = specs[i];
             using var scope = NewDisposeScope();
             var blocked = KnockoutEngine.BlockedPairs(spec, 0, n, n, decoder.Device).reshape(1, 1, n, n);
-            if (spec.IsPerHead) blocked = blocked.logical_and(KnockoutEngine.HeadMask([spec], decoder.NumHeads, decoder.Device));   // [1, H, n, n]
+            if (spec.IsPerHead) blocked = blocked.logical_and(KnockoutEngine.HeadMask([KnockoutEngine.HeadFlags(spec, decoder.NumHeads)], decoder.NumHeads, decoder.Device));   // [1, H, n, n]
             var layers = spec.Layers.ToHashSet();
             double min = Masks.MinValue(decoder.DType);
             var hooks = new DecoderHooks
@@ -146,9 +161,12 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
 /// <summary>
 /// The fast exact path (DESIGN §3). Specs are grouped by t₀ = min T; a group recomputes only positions [t₀, N),
 /// reading the clean prefix keys/values from the cache, as one batch that each spec joins at its own ℓ₀ with
-/// the clean residual stream entering that layer. Cost (N−t₀)·(L−ℓ₀) token-layers per spec instead of N·L.
+/// the clean residual stream entering that layer. Cost (N−t₀)·(L−ℓ₀) token-layers per spec instead of N·L, and one
+/// read of each layer's weights per batch: every window, block and head variant of a sample that shares t₀ rides in it.
+/// The last layer computes only the last position (its other rows feed nothing).
 /// </summary>
-public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
+/// <param name="maxRows">Bound on variants × recomputed positions per batch (memory); a batch always holds one variant.</param>
+public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
 {
     protected override void Execute(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink)
     {
@@ -157,7 +175,9 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         {
             // Sorted by ℓ₀ so that joining specs append to the end of the running batch.
             var ordered = group.OrderBy(x => x.Spec.FirstLayer).ToList();
-            foreach (var chunk in ordered.Chunk(maxBatch))
+            long q = clean.SeqLen - group.Key;
+            int perBatch = (int)Math.Clamp(maxRows / q, 1, int.MaxValue);
+            foreach (var chunk in ordered.Chunk(perBatch))
             {
                 using var scope = NewDisposeScope();
                 sink(chunk.Select(x => x.Index).ToList(), RunGroup(clean, chunk.Select(x => x.Spec).ToList(), group.Key));
@@ -165,7 +185,7 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         }
     }
 
-    /// <summary>Last-position logits [B, vocab] of a group of specs sharing t₀.</summary>
+    /// <summary>Last-position logits [B, vocab] of a group of specs sharing t₀, sorted by ℓ₀.</summary>
     private static Tensor RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
     {
         var decoder = clean.Decoder;
@@ -175,11 +195,13 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         using var scope = NewDisposeScope();
         var rot = decoder.RotaryFor(clean.Positions, t0, (int)q);                                      // absolute (M-RoPE: 3-D) ids of the suffix
         var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
-        var blocked = stack(specs.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, decoder.Device))).unsqueeze(1); // [B, 1, q, N]
-        if (specs.Any(s => s.IsPerHead))
-            blocked = blocked.logical_and(KnockoutEngine.HeadMask(specs, decoder.NumHeads, decoder.Device));          // [B, H, q, N]
-        var inLayer = new bool[layersCount, b];
-        for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l, i] = true;
+        var blocked = SuffixBlocks(specs, t0, q, n, decoder.Device);                                   // [B, 1, q, N]
+        var heads = KnockoutEngine.EditedHeads(specs, decoder.NumHeads);
+        if (heads is not null)
+            blocked = blocked.logical_and(KnockoutEngine.HeadMask(heads, decoder.NumHeads, decoder.Device));        // [B, H, q, N]
+        var inLayer = new bool[layersCount * b];
+        for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l * b + i] = true;
+        var layerFlags = tensor(inLayer, device: decoder.Device).view(layersCount, b, 1, 1, 1);        // [L, B, 1, 1, 1]
 
         Tensor? h = null;                                                   // [active, q, D], owned here (no scope)
         int active = 0;
@@ -198,13 +220,16 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
                     h = grown;
                     active = joined;
                 }
-                var flags = new bool[active];
-                for (int i = 0; i < active; i++) flags[i] = inLayer[l, i];
-                var knock = blocked[..active].logical_and(tensor(flags, device: decoder.Device).view(active, 1, 1, 1));
-                var mask = causal.masked_fill(knock, Scalars.Of(min));                                                  // [active, 1 or H, q, N]
+                bool anyInLayer = false;
+                for (int i = 0; i < active && !anyInLayer; i++) anyInLayer = inLayer[l * b + i];
+                // Layers outside every active window keep the causal mask (broadcast over the batch).
+                var mask = anyInLayer
+                    ? causal.masked_fill(blocked[..active].logical_and(layerFlags[l, ..active]), Scalars.Of(min))       // [active, 1 or H, q, N]
+                    : causal;
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
-                var next = decoder.ForwardSuffix(l, h!, rot, mask, prefixK, prefixV).DetachFromDisposeScope();
+                bool lastLayer = l == layersCount - 1 && q > 1;
+                var next = decoder.ForwardSuffix(l, h!, rot, mask, prefixK, prefixV, lastLayer).DetachFromDisposeScope();
                 h!.Dispose();
                 h = next;
             }
@@ -214,5 +239,27 @@ public sealed class FastKnockoutEngine(int maxBatch = 64) : KnockoutEngineBase
         {
             h?.Dispose();
         }
+    }
+
+    /// <summary>Bool [B, 1, q, N]: variant b blocks (row t₀+i, column j). Built once per distinct (sources, targets) pair.</summary>
+    private static Tensor SuffixBlocks(IReadOnlyList<KnockoutSpec> specs, int t0, long q, long n, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var pairs = new Dictionary<(PositionSet, PositionSet), int>();
+        var index = new long[specs.Count];
+        var distinct = new List<KnockoutSpec>();
+        for (int i = 0; i < specs.Count; i++)
+        {
+            var key = (specs[i].Sources, specs[i].Targets);
+            if (!pairs.TryGetValue(key, out int p))
+            {
+                pairs[key] = p = distinct.Count;
+                distinct.Add(specs[i]);
+            }
+            index[i] = p;
+        }
+        var table = stack(distinct.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, device)));     // [P, q, N]
+        var picked = distinct.Count == specs.Count ? table : table.index_select(0, tensor(index, device: device));
+        return picked.unsqueeze(1).MoveToOuterDisposeScope();
     }
 }

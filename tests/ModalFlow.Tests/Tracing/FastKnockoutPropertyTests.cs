@@ -80,9 +80,10 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.False(double.IsNaN(f.LogP2) || double.IsInfinity(f.LogP2));
         Assert.Equal(nv.P2, f.P2, 1e-6);
 
-        // Sources after targets are causally irrelevant: no effect at all.
+        // Sources after targets are causally irrelevant: no effect beyond float rounding (the fast path's fused attention
+        // kernel rounds differently from the clean forward's: ~1e-6 in log p).
         var future = new KnockoutSpec(PositionSet.Range("Later", 10, n), PositionSet.Range("Earlier", 2, 10), [0, 1, 2, 3], "future sources");
-        Assert.Equal(clean.LogP1, fast.Run(clean, [future])[0].LogP2, 6);
+        Assert.Equal(clean.LogP1, fast.Run(clean, [future])[0].LogP2, 1e-5);
 
         // Windows at the first and last layers are clipped; both run and agree with naive.
         var first = new KnockoutSpec(PositionSet.Range("S", 0, 5), PositionSet.Of("Last", [n - 1]), LayerWindow.Around(0, 3, layers), "first");
