@@ -98,6 +98,8 @@ public static class DemoCommand
             }
             var report = Path.Combine(dir, "report.md");
             File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w));
+            var html = DemoHtml.Write(dir, probes, reports.Select(r => r.Output), "ModalFlow demo: the toy LLaVA");
+            ctx.Out.WriteLine($"    {Path.GetRelativePath(dir, html.Path)}: {html.Bytes / 1024.0:F0} KB, {html.Samples} samples, {html.DetailedSamples} with the picture the model saw");
             ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
@@ -123,6 +125,7 @@ public static class DemoCommand
         var sb = new StringBuilder();
         sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
         sb.AppendLine($"Model `{modelDir}`, held-out questions `{dataDir}`.").AppendLine();
+        sb.AppendLine("Explore every sample (the picture the model saw, its token grid and patch sets, the prompt's tokens, its curves): [report.html](report.html)").AppendLine();
         sb.AppendLine("## Checks of the method (all held-out questions)").AppendLine();
         sb.AppendLine("Accuracy counts the first answer token. *Blind* is the best constant answer (for questions naming two options, " +
             "always the first or always the second option counts as constant). *Image blocked*: every edge from the image positions to the " +

@@ -110,7 +110,7 @@ public static class RunCommand
             }
             progress.Finish();
             WriteSummary(ctx, summary);
-            ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY));
+            ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY), html: true);
             return CliContext.ExitOk;
         })));
         return cmd;
