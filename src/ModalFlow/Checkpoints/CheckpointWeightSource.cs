@@ -39,6 +39,12 @@ public sealed class CheckpointWeightSource : WeightSource
 
     public override string Describe => string.Join(" + ", _parts.Select(p => p.Checkpoint.Path));
 
+    /// <summary>
+    /// The shapes the modules ask for follow the folder's config.json (an original LLaVA's separate CLIP tower: its own
+    /// folder's config.json): the file to compare the tensors with.
+    /// </summary>
+    public override string ConfigName => "config.json";
+
     protected override Tensor? TryLoad(string key, long[] shape, out long[]? actualShape)
     {
         int i = 0;

@@ -81,8 +81,9 @@ public sealed record PatchGrid
 /// <list type="bullet">
 /// <item><see cref="PatchSetMode.Llava15Pad"/>: pad with the CLIP mean colour, PIL bicubic resize, centre crop; one
 ///   square grid of <see cref="PatchGrid.TokenCount"/> tokens.</item>
-/// <item><see cref="PatchSetMode.LlavaNextAnyres"/>: <see cref="Anyres.GeometryTiles"/> (base = the mask squashed to the
-///   crop size; tiles = the mask resized keeping its aspect ratio, pasted centred on BLACK, cut row-major); base patches
+/// <item><see cref="PatchSetMode.LlavaNextAnyres"/>: <see cref="Anyres.FittedTiles"/> (base = the mask squashed to the
+///   crop size; tiles = the mask resized keeping its aspect ratio, pasted centred on BLACK, cut row-major; in the
+///   transformers arithmetics an odd pad leaves the last tile short and the CLIP resize stretches it); base patches
 ///   first, then the tile patches as one feature grid, unpadded with the original size, a newline token after every
 ///   kept row (<see cref="ObjectPatchSets.Newlines"/>: neither related nor other). Token count depends on the size.</item>
 /// </list>
@@ -212,32 +213,37 @@ public sealed class ObjectPatchMapper : IObjectPatchMapper
     public ObjectPatchSets MapReference(int width, int height, IReadOnlyList<Box> boxes)
     {
         var crops = ProcessedMaskCrops(width, height, boxes);
-        int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
         var plan = Mode == PatchSetMode.LlavaNextAnyres ? PlanAnyres(width, height) : null;
         var related = new bool[plan?.ImageTokenCount ?? Grid.TokenCount];
-        for (int c = 0; c < crops.Length; c++)
+        for (int c = 0; c < crops.Length; c++) MarkRedPixels(crops[c], c, plan, related);
+        return Split(related, plan?.NewlineOffsets() ?? []);
+    }
+
+    /// <summary>
+    /// Marks the tokens of crop <paramref name="c"/> (0 = the single grid or NeXT's base image, c ≥ 1 = NeXT tile c − 1
+    /// row-major) that hold an exactly red pixel.
+    /// </summary>
+    private void MarkRedPixels(RgbImage crop, int c, AnyresPlan? plan, bool[] related)
+    {
+        int ps = Grid.PatchSize, side = Grid.PatchesPerSide;
+        byte[] px = crop.Pixels;
+        for (int y = 0; y < crop.Height; y++)
         {
-            var crop = crops[c];
-            byte[] px = crop.Pixels;
-            for (int y = 0; y < crop.Height; y++)
+            for (int x = 0; x < crop.Width; x++)
             {
-                for (int x = 0; x < crop.Width; x++)
+                int i = (y * crop.Width + x) * 3;
+                if (px[i] != ObjectColor.R || px[i + 1] != ObjectColor.G || px[i + 2] != ObjectColor.B) continue;
+                if (c == 0)
                 {
-                    int i = (y * crop.Width + x) * 3;
-                    if (px[i] != ObjectColor.R || px[i + 1] != ObjectColor.G || px[i + 2] != ObjectColor.B) continue;
-                    if (c == 0)
-                    {
-                        related[y / ps * side + x / ps] = true; // the single grid, or NeXT's base image
-                        continue;
-                    }
-                    // NeXT tile c - 1 = (row, col) of the tile grid; its cell in the Hc x Wc feature grid.
-                    int tileRow = (c - 1) / plan!.GridCols, tileCol = (c - 1) % plan.GridCols;
-                    int token = plan.TokenOffset(tileRow * side + y / ps, tileCol * side + x / ps);
-                    if (token >= 0) related[token] = true;
+                    related[y / ps * side + x / ps] = true; // the single grid, or NeXT's base image
+                    continue;
                 }
+                // NeXT tile c - 1 = (row, col) of the tile grid; its cell in the Hc x Wc feature grid.
+                int tileRow = (c - 1) / plan!.GridCols, tileCol = (c - 1) % plan.GridCols;
+                int token = plan.TokenOffset(tileRow * side + y / ps, tileCol * side + x / ps);
+                if (token >= 0) related[token] = true;
             }
         }
-        return Split(related, plan?.NewlineOffsets() ?? []);
     }
 
     /// <summary>The LLaVA-1.5 mask as the model input sees it (Grid.ImageSize square, 8-bit), for checks and figures.</summary>
@@ -254,10 +260,11 @@ public sealed class ObjectPatchMapper : IObjectPatchMapper
 
     /// <summary>
     /// The mask as the model input sees it, crop by crop (8-bit): LLaVA-1.5 one crop (<see cref="ProcessedMask"/>);
-    /// NeXT the base image then the tiles row-major (<see cref="Anyres.GeometryTiles"/>, black canvas).
+    /// NeXT the base image then the tiles row-major (<see cref="Anyres.FittedTiles"/>, black canvas; transformers'
+    /// short tiles stretched like the image's).
     /// </summary>
     public RgbImage[] ProcessedMaskCrops(int width, int height, IReadOnlyList<Box> boxes) => Mode == PatchSetMode.LlavaNextAnyres
-        ? Anyres.GeometryTiles(DrawMask(width, height, boxes), PlanAnyres(width, height))
+        ? Anyres.FittedTiles(DrawMask(width, height, boxes), PlanAnyres(width, height))
         : [ProcessedMask(width, height, boxes)];
 
     /// <summary>
@@ -330,6 +337,8 @@ public sealed class ObjectPatchMapper : IObjectPatchMapper
     /// NeXT, fast: the base image is the mask resized (squashed) to the crop; the tiles see the mask resized keeping its
     /// aspect ratio, pixel (x, y) at canvas (x + PasteX, y + PasteY), i.e. in feature cell ((y + PasteY) / ps,
     /// (x + PasteX) / ps) of the Hc x Wc grid (tiles are whole multiples of the patch). The black canvas is never red.
+    /// transformers' short tiles (<see cref="AnyresPlan.HasShortTiles"/>) are resampled once more, so they are painted and
+    /// scanned like the plain path.
     /// </summary>
     private ObjectPatchSets MapAnyres(int width, int height, IReadOnlyList<Box> boxes)
     {
@@ -344,20 +353,40 @@ public sealed class ObjectPatchMapper : IObjectPatchMapper
                 Enumerable.Range(0, t).Select(y => y / ps * side).ToArray(), Enumerable.Range(0, t).Select(x => x / ps).ToArray(), related);
 
             int rw = plan.ResizedWidth, rh = plan.ResizedHeight, stride = plan.KeptCols + 1;
+            // transformers' short last tile column / row (odd pad) is stretched by the CLIP resize, so its pixels do not
+            // map one-to-one onto feature cells: those tiles take the plain path below, the rest the per-pixel map.
+            int shortCol = plan.PaddedWidth < plan.CanvasWidth ? plan.GridCols - 1 : -1;
+            int shortRow = plan.PaddedHeight < plan.CanvasHeight ? plan.GridRows - 1 : -1;
             var fit = new ImageGeometry(width, height, width, height, 0, 0, rw, rh, 0, 0, rw, rh);
             var rowBase = new int[rh];
             for (int y = 0; y < rh; y++)
             {
                 int r = (y + plan.PasteY) / ps - plan.FirstKeptRow;
-                rowBase[y] = r >= 0 && r < plan.KeptRows ? plan.BaseTokenCount + r * stride : -1;
+                bool inShortRow = (y + plan.PasteY) / t == shortRow;
+                rowBase[y] = r >= 0 && r < plan.KeptRows && !inShortRow ? plan.BaseTokenCount + r * stride : -1;
             }
             var colOffset = new int[rw];
             for (int x = 0; x < rw; x++)
             {
                 int c = (x + plan.PasteX) / ps - plan.FirstKeptCol;
-                colOffset[x] = c >= 0 && c < plan.KeptCols ? c : -1;
+                bool inShortCol = (x + plan.PasteX) / t == shortCol;
+                colOffset[x] = c >= 0 && c < plan.KeptCols && !inShortCol ? c : -1;
             }
             MarkRelated(fit, rects, Rgb8.Black, resize: true, rowBase, colOffset, related);
+
+            if (plan.HasShortTiles)
+            {
+                var resized = PilResize.Bicubic(DrawMask(width, height, boxes), rw, rh);
+                for (int row = 0; row < plan.GridRows; row++)
+                {
+                    for (int col = 0; col < plan.GridCols; col++)
+                    {
+                        if (row != shortRow && col != shortCol) continue;
+                        var tile = Anyres.FitToTile(Anyres.CutTile(resized, plan, row, col), t);
+                        MarkRedPixels(tile, 1 + row * plan.GridCols + col, plan, related);
+                    }
+                }
+            }
         }
         return Split(related, plan.NewlineOffsets());
     }

@@ -37,7 +37,7 @@ public abstract class WeightSource
         if (t is null)
         {
             if (actualShape is null) _missing.Add(key);
-            else _shapeErrors.Add($"{key}: checkpoint has [{string.Join(", ", actualShape)}], the config implies [{string.Join(", ", shape)}]");
+            else _shapeErrors.Add($"{key}: checkpoint has [{string.Join(", ", actualShape)}], {ConfigName} implies [{string.Join(", ", shape)}]");
             // A placeholder keeps the build going so that every problem is reported at once.
             return empty(shape, dtype: DType, device: META);
         }
@@ -53,6 +53,9 @@ public abstract class WeightSource
     /// <summary>Describes the source in error messages (a folder or file name).</summary>
     public virtual string Describe => GetType().Name;
 
+    /// <summary>Where the shapes the modules ask for come from, in error messages ("config.json" for a checkpoint folder).</summary>
+    public virtual string ConfigName => "the config";
+
     /// <summary>Throws one <see cref="InputException"/> listing missing, mis-shaped and unexpected tensors.</summary>
     public void Finish()
     {
@@ -62,7 +65,7 @@ public abstract class WeightSource
         if (_shapeErrors.Count > 0) parts.Add($"{_shapeErrors.Count} tensor(s) with the wrong shape: " + Sample(_shapeErrors, "; "));
         if (_missing.Count > 0) parts.Add($"{_missing.Count} missing tensor(s): " + Sample(_missing, ", "));
         if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected tensor(s): " + Sample(unexpected, ", "));
-        throw new InputException(Describe, "weights", "does not match the config: " + string.Join(". ", parts));
+        throw new InputException(Describe, "weights", $"does not match {ConfigName}: " + string.Join(". ", parts));
     }
 
     private static string Sample(List<string> items, string sep) =>

@@ -75,11 +75,38 @@ public static class ReportWriter
         var sb = new StringBuilder();
         sb.Append("# ModalFlow results\n\n");
         if (!string.IsNullOrWhiteSpace(options.Figures.ModelName)) sb.Append(CultureInfo.InvariantCulture, $"Model: `{options.Figures.ModelName}`.\n\n");
+        Settings(sb, run.Manifest, options);
         Samples(sb, run);
         Knockout(sb, aggregates, options.Ci);
         Lens(sb, lensAggregates);
         Figures(sb, figures, aggregates, reportDir, font);
         return sb.ToString();
+    }
+
+    /// <summary>Every setting the run used (its manifest), and how this report computed its intervals.</summary>
+    private static void Settings(StringBuilder sb, RunManifest? m, ResultsOptions options)
+    {
+        if (m is null) return;
+        sb.Append("## Settings\n\n| setting | value |\n| --- | --- |\n");
+        void Row(string k, object? v) => sb.Append(CultureInfo.InvariantCulture, $"| {k} | {Cell(Convert.ToString(v, CultureInfo.InvariantCulture) ?? "")} |\n");
+        Row("model", m.Model);
+        Row("family", m.Family);
+        Row("checkpoint fingerprint", m.CheckpointFingerprint);
+        Row("preset", m.Preset.Length == 0 ? "none" : m.Preset);
+        Row("experiment", m.Experiment);
+        Row("task / data", $"{m.Task} ({m.DataFile})");
+        Row("window", m.Window);
+        Row("sub-word", m.Subword);
+        Row("filter", m.Filter);
+        Row("max new tokens", m.MaxNewTokens);
+        Row("empty position sets", m.EmptySets);
+        Row("preprocessing", m.Preprocessing);
+        Row("dtype / device", $"{m.DType} / {m.Device}");
+        Row("engine", m.Engine);
+        Row("shard", $"{m.ShardIndex}/{m.ShardCount}" + (m.Limit is { } l ? $", first {l} rows" : ""));
+        Row("confidence intervals", options.Ci.Description);
+        Row("code version", m.CodeVersion);
+        sb.Append('\n');
     }
 
     private static void Samples(StringBuilder sb, RunResults run)

@@ -200,6 +200,7 @@ public sealed class RunStore : IDisposable
         RowErrors().Select(e => new MalformedRow(e.File, e.Line, $"{e.Field}: {e.Message}")).ToList())
     {
         Partial = PartialMerge(),
+        Manifest = Manifest,
     };
 
     /// <summary>

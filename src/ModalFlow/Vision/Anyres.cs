@@ -5,8 +5,8 @@ namespace ModalFlow.Vision;
 /// <summary>
 /// Whose arithmetic LLaVA-NeXT's "anyres" geometry follows (data/anyres-cases.md). The resize (ceil on the scaled
 /// side), the centred black pad, the squashed base image, 24x24 features per crop, newline after every kept row and
-/// base-first order are the same in all three; they differ in how a pinpoint [a, b] is read (hence pinpoint ties) and
-/// in the unpad rounding.
+/// base-first order are the same in all three; they differ in how a pinpoint [a, b] is read (hence pinpoint ties), in
+/// the unpad rounding, and in the pixels of the canvas when the pad is odd (see <see cref="AnyresPlan.PaddedWidth"/>).
 /// </summary>
 public enum AnyresArithmetic
 {
@@ -19,13 +19,16 @@ public enum AnyresArithmetic
     /// <summary>
     /// transformers v4.44.2 <c>LlavaNext*</c> (the version that made the fixtures): pinpoint [a, b] is height a x
     /// width b, so ties between transposed canvases go the other way (images with both sides &lt;= 336 get 2 cols x 1
-    /// row instead of 1 col x 2 rows); unpad truncates with int() like the original.
+    /// row instead of 1 col x 2 rows); unpad truncates with int() like the original. Its <c>_pad_for_patching</c> pads
+    /// (target − new) // 2 on each side, so an odd difference leaves the canvas one pixel short and the last tile is
+    /// stretched by the CLIP resize (<see cref="AnyresPlan.PaddedWidth"/>).
     /// </summary>
     Transformers,
 
     /// <summary>
     /// Later transformers releases: as <see cref="Transformers"/>, but unpad computes int(round(x, 7)), so a product
-    /// that lands just below an integer (110x352: 14.999999999999998) rounds up (15, not 14).
+    /// that lands just below an integer (110x352: 14.999999999999998) rounds up (15, not 14). The short canvas of an
+    /// odd pad is kept (it lasted until transformers PR #37819, 2025, which pads the remainder on the right/bottom).
     /// </summary>
     TransformersRound7,
 }
@@ -53,7 +56,8 @@ public enum AnyresUnpadAxis
 /// <param name="CanvasHeight">The chosen pinpoint's height.</param>
 /// <param name="ResizedWidth">The image resized into the canvas keeping its aspect ratio.</param>
 /// <param name="ResizedHeight">See <paramref name="ResizedWidth"/>.</param>
-/// <param name="PasteX">x of the resized image on the black canvas ((a − new_w) // 2).</param>
+/// <param name="PasteX">x of the resized image on the black canvas ((a − new_w) // 2); the pad on the left (and, in the
+/// transformers arithmetics, the same pad on the right: <see cref="PaddedWidth"/>).</param>
 /// <param name="PasteY">y of the resized image on the black canvas.</param>
 /// <param name="UnpadAxis">The feature-grid axis unpad cuts.</param>
 /// <param name="UnpadCut">Feature rows (or columns) cut at EACH end of <paramref name="UnpadAxis"/>.</param>
@@ -62,6 +66,28 @@ public sealed record AnyresPlan(
     int CanvasWidth, int CanvasHeight, int ResizedWidth, int ResizedHeight, int PasteX, int PasteY,
     AnyresUnpadAxis UnpadAxis, int UnpadCut)
 {
+    /// <summary>
+    /// Width of the padded image the tiles are cut from. LLaVA-NeXT pastes onto an exact
+    /// <see cref="CanvasWidth"/>-wide canvas. transformers (v4.44.2 <c>_pad_for_patching</c>) pads
+    /// <see cref="PasteX"/> = (a − new_w) // 2 on EACH side, so when a − new_w is odd the padded image is one pixel
+    /// short (a 259-px resize on a 672-px canvas gives 671) and the last tile column is TileSize − 1 wide; the CLIP
+    /// steps then resize that tile (shortest edge → TileSize) and centre-crop it like every crop
+    /// (<see cref="Anyres.FitToTile"/>).
+    /// </summary>
+    public int PaddedWidth => Arithmetic == AnyresArithmetic.LlavaNext ? CanvasWidth : ResizedWidth + 2 * PasteX;
+
+    /// <summary>Height of the padded image the tiles are cut from (see <see cref="PaddedWidth"/>).</summary>
+    public int PaddedHeight => Arithmetic == AnyresArithmetic.LlavaNext ? CanvasHeight : ResizedHeight + 2 * PasteY;
+
+    /// <summary>True when the last tile column or row is one pixel short (transformers' odd pad).</summary>
+    public bool HasShortTiles => PaddedWidth != CanvasWidth || PaddedHeight != CanvasHeight;
+
+    /// <summary>Pixel width of the tiles of column <paramref name="col"/> as cut (TileSize but for a short last column).</summary>
+    public int TileWidth(int col) => Math.Min(TileSize, PaddedWidth - col * TileSize);
+
+    /// <summary>Pixel height of the tiles of row <paramref name="row"/> as cut (TileSize but for a short last row).</summary>
+    public int TileHeight(int row) => Math.Min(TileSize, PaddedHeight - row * TileSize);
+
     /// <summary>Tile columns: CanvasWidth / TileSize.</summary>
     public int GridCols => CanvasWidth / TileSize;
 
@@ -126,7 +152,7 @@ public sealed record AnyresPlan(
 
     public override string ToString() =>
         $"AnyresPlan({Width}x{Height}, {Arithmetic}: canvas {CanvasWidth}x{CanvasHeight} = {GridCols}x{GridRows} tiles, resized {ResizedWidth}x{ResizedHeight} "
-        + $"at ({PasteX}, {PasteY}), features {FeatureRows}x{FeatureCols}, unpad {UnpadCut} per side on {UnpadAxis}, kept {KeptRows}x{KeptCols}, "
+        + $"at ({PasteX}, {PasteY}){(HasShortTiles ? $" on a {PaddedWidth}x{PaddedHeight} pad" : "")}, features {FeatureRows}x{FeatureCols}, unpad {UnpadCut} per side on {UnpadAxis}, kept {KeptRows}x{KeptCols}, "
         + $"{ImageTokenCount} tokens)";
 }
 
@@ -204,9 +230,11 @@ public static class Anyres
     }
 
     /// <summary>
-    /// The crops as 8-bit RGB, before rescale / normalise: [base = the image squashed to TileSize² (PIL bicubic), then
-    /// the tiles row-major of the canvas (the image resized to ResizedWidth x ResizedHeight, PIL bicubic, pasted at
-    /// (PasteX, PasteY) on black)]. Also the geometry of the paper's box masks.
+    /// The crops as the processor cuts them, 8-bit RGB, before the per-crop CLIP steps: [base = the image squashed to
+    /// TileSize² (PIL bicubic), then the tiles row-major of the padded image (the image resized to ResizedWidth x
+    /// ResizedHeight, PIL bicubic, at (PasteX, PasteY) on black)]. Every crop is TileSize² except, in the transformers
+    /// arithmetics with an odd pad, the last tile column or row, one pixel short (<see cref="AnyresPlan.PaddedWidth"/>);
+    /// <see cref="FittedTiles"/> gives what the model sees.
     /// </summary>
     public static RgbImage[] GeometryTiles(RgbImage image, AnyresPlan plan)
     {
@@ -222,19 +250,60 @@ public static class Anyres
         {
             for (int col = 0; col < plan.GridCols; col++)
             {
-                // Tile (row, col) is the canvas window [col·t, +t) x [row·t, +t); the canvas is black outside the image.
-                var tile = RgbImage.Filled(t, t, Rgb8.Black);
-                tile.Paste(resized, plan.PasteX - col * t, plan.PasteY - row * t);
-                crops[1 + row * plan.GridCols + col] = tile;
+                crops[1 + row * plan.GridCols + col] = CutTile(resized, plan, row, col);
             }
         }
         return crops;
     }
 
     /// <summary>
+    /// Tile (<paramref name="row"/>, <paramref name="col"/>) as cut from the padded image: the window [col·t, +TileWidth)
+    /// x [row·t, +TileHeight) of the black canvas with <paramref name="resized"/> (the image at ResizedWidth x
+    /// ResizedHeight) at (PasteX, PasteY).
+    /// </summary>
+    public static RgbImage CutTile(RgbImage resized, AnyresPlan plan, int row, int col)
+    {
+        ArgumentNullException.ThrowIfNull(resized);
+        ArgumentNullException.ThrowIfNull(plan);
+        if (resized.Width != plan.ResizedWidth || resized.Height != plan.ResizedHeight)
+            throw new ArgumentException($"expected the image resized to {plan.ResizedWidth}x{plan.ResizedHeight}, got {resized.Width}x{resized.Height}", nameof(resized));
+        if ((uint)row >= (uint)plan.GridRows || (uint)col >= (uint)plan.GridCols)
+            throw new ArgumentOutOfRangeException(nameof(row), $"tile ({row}, {col}) outside the {plan.GridRows}x{plan.GridCols} grid");
+        int t = plan.TileSize;
+        var tile = RgbImage.Filled(plan.TileWidth(col), plan.TileHeight(row), Rgb8.Black);
+        tile.Paste(resized, plan.PasteX - col * t, plan.PasteY - row * t);
+        return tile;
+    }
+
+    /// <summary>
+    /// The CLIP geometry at the tile size, as transformers' per-crop <c>_preprocess</c> runs it with llava-hf's
+    /// options (shortest_edge = crop = TileSize): resize the shortest edge to <paramref name="tileSize"/> (the long
+    /// side int(t · long / short), PIL bicubic), then centre-crop t x t (top = (h − t) // 2). A no-op for a t x t
+    /// crop; a short tile t x (t − 1) becomes (t + 1) x t, cropped to its first t rows / columns.
+    /// </summary>
+    public static RgbImage FitToTile(RgbImage crop, int tileSize)
+    {
+        ArgumentNullException.ThrowIfNull(crop);
+        if (crop.Width == tileSize && crop.Height == tileSize) return crop;
+        var (h, w) = LlavaImagePreprocessor.ShortestEdgeResizeSize(crop.Height, crop.Width, tileSize);
+        var resized = PilResize.Bicubic(crop, w, h);
+        var fitted = RgbImage.Filled(tileSize, tileSize, Rgb8.Black);
+        fitted.Paste(resized, -((w - tileSize) / 2), -((h - tileSize) / 2));
+        return fitted;
+    }
+
+    /// <summary>
+    /// The crops as the model sees them, 8-bit RGB before rescale / normalise: <see cref="GeometryTiles"/>, each through
+    /// <see cref="FitToTile"/> (only transformers' short tiles change). Also the geometry of the paper's box masks.
+    /// </summary>
+    public static RgbImage[] FittedTiles(RgbImage image, AnyresPlan plan) =>
+        [.. GeometryTiles(image, plan).Select(c => FitToTile(c, plan.TileSize))];
+
+    /// <summary>
     /// The model's pixel values: float32 [CropCount, 3, TileSize, TileSize], base first, then the tiles row-major;
-    /// each crop through the CLIP steps of <paramref name="options"/> (resize / centre crop — no-ops at TileSize —,
-    /// rescale, normalise) = transformers' <c>LlavaNextImageProcessor</c> and LLaVA-NeXT's <c>process_anyres_image</c>.
+    /// each crop (<see cref="GeometryTiles"/>) through the CLIP steps of <paramref name="options"/> (resize / centre
+    /// crop — no-ops at TileSize, a stretch for transformers' short tiles —, rescale, normalise) = transformers'
+    /// <c>LlavaNextImageProcessor</c> and LLaVA-NeXT's <c>process_anyres_image</c>.
     /// </summary>
     /// <exception cref="InputException">Options whose CLIP steps do not give a TileSize² crop.</exception>
     public static float[] PixelTiles(RgbImage image, AnyresPlan plan, ImageProcessingOptions options)

@@ -1,5 +1,5 @@
-using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Models;
 using ModalFlow.Platform;
@@ -29,8 +29,8 @@ public class CheckpointMismatchTests
         return dir;
     }
 
-    [Fact]
-    public void Missing_Tensor_Is_Named_With_The_Checkpoint()
+    [SharedFact]
+    public void Missing_Tensor_Is_Named_With_The_Checkpoint_And_Config_Json()
     {
         var dir = EditedCopy(ts => ts.Where(t => t.Name != "language_model.model.layers.3.mlp.up_proj.weight").ToList());
         try
@@ -38,26 +38,28 @@ public class CheckpointMismatchTests
             var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(dir.FullName));
             Assert.Contains(dir.FullName, e.Message);
             Assert.Contains("weights", e.Message);
+            Assert.Contains("does not match config.json", e.Message);
             Assert.Contains("1 missing tensor(s): language_model.model.layers.3.mlp.up_proj.weight", e.Message);
         }
         finally { dir.Delete(true); }
     }
 
-    [Fact]
-    public void Wrong_Shape_Reports_Both_Shapes_And_Unexpected_Tensors_Are_Listed()
+    [SharedFact]
+    public void Wrong_Shape_Reports_Both_Shapes_Against_Config_Json_And_Unexpected_Tensors_Are_Listed()
     {
         var dir = EditedCopy(ts => ts.Select(t => t.Name == "multi_modal_projector.linear_1.weight" ? (t.Name, t.T[..32]) : t)
             .Append(("language_model.model.layers.99.extra.weight", zeros(2))).ToList());
         try
         {
             var e = Assert.Throws<InputException>(() => LlavaLoadedModel.Load(dir.FullName));
-            Assert.Contains("multi_modal_projector.linear_1.weight: checkpoint has [32, 32], the config implies [64, 32]", e.Message);
+            Assert.Contains("multi_modal_projector.linear_1.weight: checkpoint has [32, 32], config.json implies [64, 32]", e.Message);
+            Assert.Contains("does not match config.json", e.Message);
             Assert.Contains("1 unexpected tensor(s): language_model.model.layers.99.extra.weight", e.Message);
         }
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Checkpoint_In_Transformers_452_Key_Scheme_Loads_To_The_Same_Numbers()
     {
         var renamed = EditedCopy(ts => ts.Select(t => (KeyMap.TransformersModern.ToFile(t.Name), t.T)).ToList());
@@ -94,7 +96,7 @@ public class CheckpointMismatchTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Preprocessor_Configs_Of_Real_And_Fixture_Folders_Give_The_Clip_Defaults()
     {
         foreach (var dir in new[] { TinyDir, SharedData.DataFile("model-configs", "llava-hf__llava-1.5-7b-hf") })

@@ -10,7 +10,7 @@ public class ConfigTests
     private static JsonObject TinyConfig() =>
         JsonNode.Parse(File.ReadAllText(SharedData.Fixture("tiny-llava-1.5", "config.json")))!.AsObject();
 
-    [Fact]
+    [SharedFact]
     public void TinyFixture_Config_Fills_Omitted_Fields_With_Transformers_Defaults()
     {
         var cfg = LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5"));
@@ -33,7 +33,7 @@ public class ConfigTests
         Assert.Equal(576, cfg.ImageTokensPerImage);
     }
 
-    [Fact]
+    [SharedFact]
     public void RealLlava15_7b_Config_Yields_The_Published_Geometry()
     {
         var cfg = LlavaConfig.Load(SharedData.DataFile("model-configs", "llava-hf__llava-1.5-7b-hf"));
@@ -50,7 +50,7 @@ public class ConfigTests
         Assert.Equal(32000, cfg.ImageTokenIndex);
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_RopeScaling_Is_Accepted_And_Changes_Low_Frequencies_Only()
     {
         var json = TinyConfig();
@@ -101,7 +101,7 @@ public class ConfigTests
         j["model_type"] = "llava_next";
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(BadConfigs))]
     public void Bad_Config_Is_Rejected_Naming_File_Field_And_Expectation(string what, Action<JsonObject> edit, string field, string expectation)
     {
@@ -138,7 +138,7 @@ public class ConfigTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Llava_Checkpoint_Config_Is_Recognised_As_The_Original_Format()
     {
         // Formerly refused; parsed since the original format is supported (see OriginalConfigTests).

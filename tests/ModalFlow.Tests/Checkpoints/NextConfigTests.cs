@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Models;
 using ModalFlow.Platform;
@@ -21,7 +21,7 @@ public class NextConfigTests
         TokenizerFile = model == NextModels.Llama3 ? SharedData.Fixture("tokenizers", "llama3", "tokenizer.model") : null,
     });
 
-    [Theory]
+    [SharedTheory]
     [InlineData(NextModels.Vicuna, 64, 4, 32064)]
     [InlineData(NextModels.Llama3, 48, 2, 128320)]
     public void Next_Fixture_Configs_Load_With_Their_Geometry(string model, int hidden, int kvHeads, int vocab)
@@ -37,7 +37,7 @@ public class NextConfigTests
         Assert.False(LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5")).IsNext);
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Pinpoints_Default_To_Transformers_When_Omitted_And_Only_Model_Type_Also_Works()
     {
         var json = JsonNode.Parse(File.ReadAllText(SharedData.Fixture(NextModels.Vicuna, "config.json")))!.AsObject();
@@ -50,7 +50,7 @@ public class NextConfigTests
         Assert.True(LlavaConfig.Parse(json.ToJsonString()).UseImageNewlineParameter);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(NextModels.Vicuna)]
     [InlineData(NextModels.Llama3)]
     public void Next_Fixture_Config_Builds_The_Key_Tree_And_Shapes_Of_Its_Manifest(string model)
@@ -65,7 +65,7 @@ public class NextConfigTests
         Assert.Equal([(long)cfg.Text.HiddenSize], tree["image_newline"]);
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Checkpoint_Without_Image_Newline_Is_Reported_Missing()
     {
         // The LLaVA-1.5 weights under a NeXT config: exactly one missing tensor, named.
@@ -80,7 +80,7 @@ public class NextConfigTests
     public static TheoryData<string, string> Cases => NextModels.Cases();
 
     /// <summary>LlavaModelFolder + grid → the case's layout: token count, sequence length, spans and both id conventions.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Next_Folder_Grid_And_Layout_Match_The_Fixture_Case(string model, string id)
     {
@@ -100,7 +100,7 @@ public class NextConfigTests
         Assert.Equal(c.Array("input_ids_llava").AsLongs(), layout.InputIds());
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Folder_Refuses_The_LLaVA15_Only_Paths_Loudly()
     {
         var folder = Folder(NextModels.Vicuna);
@@ -111,7 +111,7 @@ public class NextConfigTests
         Assert.Throws<NotSupportedException>(() => llava.NextGridFor(672, 672, 500, 375));
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Preprocessor_Pinpoints_Must_Equal_The_Models()
     {
         var dir = Directory.CreateTempSubdirectory("mf-next-");

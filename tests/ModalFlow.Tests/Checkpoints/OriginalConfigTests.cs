@@ -14,13 +14,13 @@ namespace ModalFlow.Tests.Checkpoints;
 /// </summary>
 public sealed class OriginalConfigTests
 {
-    private static readonly string Real7b = SharedData.DataFile("model-configs", "liuhaotian__llava-v1.5-7b");
+    private static string Real7b => SharedData.DataFile("model-configs", "liuhaotian__llava-v1.5-7b");
 
     public OriginalConfigTests() => TorchRuntime.Initialize();
 
     private static JsonObject Real7bJson() => JsonNode.Parse(File.ReadAllText(Path.Combine(Real7b, "config.json")))!.AsObject();
 
-    [Fact]
+    [SharedFact]
     public void Original_Real_Llava15_7b_Config_Parses_Into_The_Published_Geometry()
     {
         var cfg = LlavaConfig.Load(Real7b);
@@ -44,7 +44,7 @@ public sealed class OriginalConfigTests
         Assert.Empty(cfg.ImageGridPinpoints);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Real_Llava15_7b_Builds_The_Key_Tree_And_Total_Size_Of_Its_Bin_Index()
     {
         var cfg = LlavaConfig.Load(Real7b);
@@ -82,7 +82,7 @@ public sealed class OriginalConfigTests
     }
 
     /// <summary>SYNTHETIC: the reconstructed configs are re-serialised quotations, not byte copies (see their README).</summary>
-    [Fact]
+    [SharedFact]
     public void Original_Reconstructed_Unverified_Configs_Parse_13b_And_Next()
     {
         var dir = SharedData.DataFile("model-configs", "_reconstructed_UNVERIFIED");
@@ -101,7 +101,7 @@ public sealed class OriginalConfigTests
         Assert.Contains("model.mm_projector.0.weight", names);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("llava_llama")]
     [InlineData(null)]
     public void Original_Config_Model_Type_Llava_Llama_Or_Absent_Is_Accepted(string? modelType)
@@ -113,7 +113,7 @@ public sealed class OriginalConfigTests
         Assert.Equal(CheckpointFormat.Original, LlavaConfig.Parse(j.ToJsonString()).Format);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Config_Cls_Patch_Keeps_Cls_And_Tower_Defaults_Follow_The_Id()
     {
         var j = Real7bJson();
@@ -124,7 +124,7 @@ public sealed class OriginalConfigTests
         Assert.Equal(224, LlavaConfig.Parse(j.ToJsonString()).Vision.ImageSize);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("pad", ModalFlow.Vision.ImageMode.Pad)]
     [InlineData("square", ModalFlow.Vision.ImageMode.Crop)]
     [InlineData(null, ModalFlow.Vision.ImageMode.Crop)]      // LLaVA's default when absent: the plain CLIP processor
@@ -163,7 +163,7 @@ public sealed class OriginalConfigTests
         { "wrong type", j => j["mm_vision_select_layer"] = "minus two", "mm_vision_select_layer", "has the wrong type" },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(BadConfigs))]
     public void Original_Config_Refusals_Name_The_Field(string what, Action<JsonObject> edit, string field, string message)
     {
@@ -175,7 +175,7 @@ public sealed class OriginalConfigTests
         Assert.StartsWith("orig/config.json: ", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Config_Takes_Vision_Settings_From_The_Clip_Folder()
     {
         var dir = Directory.CreateTempSubdirectory("mf-clip-");

@@ -88,17 +88,17 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         Assert.Equal([7L, 8L], b.data<long>().ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Folder_With_Model_Safetensors_Reads_Only_That_File()
     {
-        // The fixture folder holds model.safetensors and model.bf16.safetensors with the same names.
-        using var ck = SafetensorsCheckpoint.Open(SharedData.Fixture("tiny-llava-1.5"));
+        // The shared fixture folder holds model.safetensors and model.bf16.safetensors with the same names.
+        using var ck = SafetensorsCheckpoint.Open(SharedData.SharedFixture("tiny-llava-1.5"));
         Assert.Single(ck.Files);
         Assert.EndsWith("model.safetensors", ck.Files[0].Path);
         Assert.Equal(118, ck.Names.Count);
     }
 
-    [Fact]
+    [SharedFact]
     public void Real_LlavaHf_Index_Is_Read()
     {
         // The real llava-hf/llava-1.5-7b-hf index, with stand-in shards holding one F16 element per listed tensor.

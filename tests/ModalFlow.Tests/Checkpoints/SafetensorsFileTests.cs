@@ -1,7 +1,7 @@
-using ModalFlow.Tests.Support;
 using System.Runtime.InteropServices;
 using ModalFlow.Checkpoints;
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using TorchSharp;
 using Xunit;
 

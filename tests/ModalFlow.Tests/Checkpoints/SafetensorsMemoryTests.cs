@@ -20,7 +20,7 @@ public sealed class SafetensorsMemoryTests(ITestOutputHelper output)
         GC.Collect();
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("model.safetensors")]
     [InlineData("model.bf16.safetensors")]
     public void Loading_TinyLlava_As_F32_Costs_About_One_Copy(string file)

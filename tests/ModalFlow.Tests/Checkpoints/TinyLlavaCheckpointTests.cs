@@ -12,8 +12,8 @@ namespace ModalFlow.Tests.Checkpoints;
 /// <summary>The golden tiny-llava-1.5 weight files against manifest.json and an independent read of the bytes.</summary>
 public sealed class TinyLlavaCheckpointTests
 {
-    private static readonly string F32Path = SharedData.Fixture("tiny-llava-1.5", "model.safetensors");
-    private static readonly string Bf16Path = SharedData.Fixture("tiny-llava-1.5", "model.bf16.safetensors");
+    private static string F32Path => SharedData.Fixture("tiny-llava-1.5", "model.safetensors");
+    private static string Bf16Path => SharedData.Fixture("tiny-llava-1.5", "model.bf16.safetensors");
 
     public TinyLlavaCheckpointTests() => TorchRuntime.Initialize();
 
@@ -24,7 +24,7 @@ public sealed class TinyLlavaCheckpointTests
             .GetProperty(file).Clone();
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("model.safetensors", TensorDType.F32)]
     [InlineData("model.bf16.safetensors", TensorDType.BF16)]
     public void Names_Shapes_And_Dtypes_Match_The_Manifest(string file, TensorDType dtype)
@@ -71,7 +71,7 @@ public sealed class TinyLlavaCheckpointTests
         return result;
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("model.safetensors")]
     [InlineData("model.bf16.safetensors")]
     public void Native_Loads_Equal_The_Bytes_In_The_File(string file)
@@ -97,7 +97,7 @@ public sealed class TinyLlavaCheckpointTests
         return (f + 0x7FFF + lsb) & 0xFFFF_0000;
     }
 
-    [Fact]
+    [SharedFact]
     public void Bf16_Upcast_Equals_F32_Rounded_To_Nearest_Even()
     {
         using var f32 = SafetensorsFile.Open(F32Path);

@@ -17,7 +17,7 @@ public class CliTests
 
     private static readonly string Model = SharedData.Fixture("tiny-llava-1.5");
 
-    [Theory]
+    [SharedTheory]
     [InlineData("dog_jar")]
     [InlineData("ironing_rel")]
     [InlineData("tree_attr")]
@@ -39,7 +39,7 @@ public class CliTests
         Assert.False(string.IsNullOrEmpty(r.GetProperty("answer").GetString()));
     }
 
-    [Fact]
+    [SharedFact]
     public void Trace_Json_Reproduces_The_Fixture_Window_Sweeps()
     {
         var c = FixtureCase.Load("tiny-llava-1.5", "ironing_rel");
@@ -76,7 +76,7 @@ public class CliTests
         for (int i = 0; i < lens.Count; i++) Assert.Equal(rawGolden[i], lens[i].GetProperty("prob_raw").GetDouble(), 1e-4);
     }
 
-    [Fact]
+    [SharedFact]
     public void Errors_Go_To_Stderr_With_A_Nonzero_Code_And_No_Stack_Trace()
     {
         var (code, stdout, stderr) = Run("predict", "--model", Model, "--image", "/nonexistent/cat.jpg", "--question", "What is it?", "--json");
@@ -92,7 +92,7 @@ public class CliTests
         Assert.Contains("   at ", stderr3);
     }
 
-    [Fact]
+    [SharedFact]
     public void Options_Are_Validated_Before_Anything_Runs()
     {
         var (code, _, stderr) = Run("predict", "--model", Model, "--image", "x.jpg", "--question", "q", "--image-mode", "stretch");
@@ -106,7 +106,7 @@ public class CliTests
 
 public class DemoCommandTests
 {
-    [Fact]
+    [SharedFact]
     public void Demo_Runs_The_Checks_And_All_Four_Experiments_On_The_Embedded_Toy_Model()
     {
         var dir = Directory.CreateTempSubdirectory("mf-demo-");
@@ -135,7 +135,7 @@ public class DemoCommandTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Demo_On_A_Missing_Model_Folder_Names_It()
     {
         var (code, _, stderr) = CliTests.Run("demo", "--out", Path.GetTempPath(), "--model", "/nonexistent/toy", "--data", "/nonexistent/data");
@@ -146,7 +146,7 @@ public class DemoCommandTests
 
 public class PositionsCommandTests
 {
-    [Fact]
+    [SharedFact]
     public void Positions_Json_Gives_Layout_Named_Sets_And_The_Papers_Patch_Indices()
     {
         using var golden = System.Text.Json.JsonDocument.Parse(File.ReadAllText(SharedData.Fixture("patch-sets", "patch_sets.json")));
@@ -184,7 +184,7 @@ public class PositionsCommandTests
 
 public class InspectCommandTests
 {
-    [Fact]
+    [SharedFact]
     public void Inspect_Describes_Format_Sizes_Tokenizer_And_Weights_Without_Loading_Them()
     {
         var (code, stdout, stderr) = CliTests.Run("inspect", "--model", SharedData.Fixture("tiny-llava-1.5"), "--json");

@@ -11,7 +11,7 @@ public class GqaTaskReaderTests
     private static readonly Lazy<IReadOnlyDictionary<string, TaskReadResult>> AllLazy = new(() => GqaTaskReader.ReadAll(Folder));
     public static IReadOnlyDictionary<string, TaskReadResult> All => AllLazy.Value;
 
-    [Theory]
+    [SharedTheory]
     [InlineData("ChooseCat", 1000, GqaSchema.A)]
     [InlineData("ChooseAttr", 1000, GqaSchema.A)]
     [InlineData("QueryAttr", 1000, GqaSchema.B)]
@@ -43,7 +43,7 @@ public class GqaTaskReaderTests
         Assert.Equal(r.File, GqaTaskReader.TaskFile(Folder, task));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("ChooseCat", "10931541", 603, 605)]
     [InlineData("ChooseAttr", "06695482", 714, 746)]
     [InlineData("CompareAttr", "06695168", 76, 78)]
@@ -57,7 +57,7 @@ public class GqaTaskReaderTests
         Assert.Equal(nextLine, r.Rows[index + 1].Line);
     }
 
-    [Fact]
+    [SharedFact]
     public void Last_Rows_End_On_The_Files_Last_Physical_Lines()
     {
         Assert.Equal(1002, All["ChooseCat"].Rows[^1].Line);
@@ -68,7 +68,7 @@ public class GqaTaskReaderTests
         Assert.Equal(993, All["LogicalObj"].Rows[^1].Line);
     }
 
-    [Fact]
+    [SharedFact]
     public void Question_Ids_Keep_Leading_Zeros()
     {
         Assert.Equal("02452198", All["QueryAttr"].Rows[0].QuestionId);
@@ -78,7 +78,7 @@ public class GqaTaskReaderTests
         Assert.Equal(2815, All.Values.Sum(t => t.Rows.Count(r => r.QuestionId.StartsWith('0'))));
     }
 
-    [Fact]
+    [SharedFact]
     public void Row_Fields_Are_Read_By_Header_Name()
     {
         var c = All["ChooseCat"].Get("10931541");
@@ -97,7 +97,7 @@ public class GqaTaskReaderTests
         Assert.Equal("2350927.jpg", l.ImageFileName);
     }
 
-    [Fact]
+    [SharedFact]
     public void Object2_Dash_Is_Null_In_910_LogicalObj_Rows_Only()
     {
         Assert.Equal(910, All["LogicalObj"].Rows.Count(r => r.Object2Box == null));
@@ -106,7 +106,7 @@ public class GqaTaskReaderTests
         Assert.All(All["ChooseRel"].Rows.Concat(All["CompareAttr"].Rows), r => Assert.Equal(2, r.PatchBoxes.Length));
     }
 
-    [Fact]
+    [SharedFact]
     public void Boxes_Past_The_Image_Edge_Are_Kept_As_Read()
     {
         var boxes = All.Values.SelectMany(t => t.Rows).SelectMany(r => r.PatchBoxes.Select(b => (r, b))).ToList();
@@ -117,7 +117,7 @@ public class GqaTaskReaderTests
         Assert.True(outside.CentralObjectBox!.Value.X >= outside.ImageWidth);
     }
 
-    [Fact]
+    [SharedFact]
     public void Task_Name_Is_The_Text_After_The_Last_Underscore()
     {
         Assert.Equal("ChooseCat", GqaTaskReader.TaskNameFromFile("/x/GQA_val_correct_question_with_categoryThatThisChoose_objThisChoose_ChooseCat.csv"));
@@ -127,7 +127,7 @@ public class GqaTaskReaderTests
         Assert.Equal(1000, byPath.Rows.Length);
     }
 
-    [Fact]
+    [SharedFact]
     public void Unknown_Task_Missing_Folder_And_Missing_File_Are_Input_Errors()
     {
         var e = Assert.Throws<InputException>(() => GqaTaskReader.ReadTask(Folder, "ChooseColor"));

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ModalFlow.Checkpoints;
 using ModalFlow.Data;
+using ModalFlow.Tests.Support;
 using ModalFlow.Vision;
 using Xunit;
 using Xunit.Abstractions;
@@ -86,7 +87,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Fast_Path_Equals_Reference_On_Every_20th_Csv_Row()
     {
         var rows = GqaTaskReaderTests.All.Values.SelectMany(t => t.Rows).Where((_, i) => i % 20 == 0).ToList();
@@ -98,7 +99,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Fast_Path_Equals_Reference_On_Every_40th_Csv_Row()
     {
         var rows = GqaTaskReaderTests.All.Values.SelectMany(t => t.Rows).Where((_, i) => i % 40 == 0).ToList();
@@ -112,7 +113,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Time_Per_Row_Fast_Path_Over_All_Six_Files()
     {
         var rows = GqaTaskReaderTests.All.Values.SelectMany(t => t.Rows).ToList();
@@ -141,7 +142,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
             + $"reference path: {sw.Elapsed.TotalMilliseconds / sample.Count:F2} ms/row");
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Box_Starting_Past_The_Edge_Draws_Nothing_So_No_Patch_Is_Related()
     {
         var row = GqaTaskReaderTests.All["QueryAttr"].Get("1594913"); // x = 503 on a 500-wide image

@@ -58,7 +58,7 @@ public class PatchGoldenTests
     /// <summary>The goldens ran the paper's code, i.e. the original LLaVA-NeXT arithmetic (patch-sets/README.md).</summary>
     private static readonly ObjectPatchMapper Next = ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.LlavaNext);
 
-    [Fact]
+    [SharedFact]
     public void Golden_File_Has_48_Csv_Rows_And_7_Synthetic()
     {
         Assert.Equal(48, PatchGolden.Rows.Count(r => r.Kind == "rows"));
@@ -67,7 +67,7 @@ public class PatchGoldenTests
     }
 
     /// <summary>The golden file's own statement of its NeXT setting: pinpoints and arithmetic.</summary>
-    [Fact]
+    [SharedFact]
     public void Golden_Next_Mode_Is_The_Original_LlavaNext_Arithmetic_With_The_Default_Pinpoints()
     {
         var mode = JsonDocument.Parse(System.IO.File.ReadAllBytes(PatchGolden.File)).RootElement.GetProperty("modes").GetProperty("llava_next_anyres");
@@ -79,7 +79,7 @@ public class PatchGoldenTests
             ModalFlow.Checkpoints.ClipVisionConfig.LlavaDefault).Arithmetic);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(PatchGolden.Ids), MemberType = typeof(PatchGolden))]
     public void Llava15Pad_Fast_And_Reference_Equal_Golden_Related_And_Other(int index)
     {
@@ -95,7 +95,7 @@ public class PatchGoldenTests
     /// Every row's llava_next_anyres sets (n_image_tokens, related, other, newline), and its canvas / grid / kept grid,
     /// from the original-arithmetic plan; the transformers grid from <see cref="AnyresArithmetic.Transformers"/>.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(PatchGolden.Ids), MemberType = typeof(PatchGolden))]
     public void LlavaNextAnyres_Fast_And_Reference_Equal_Golden_Sets_And_Geometry(int index)
     {

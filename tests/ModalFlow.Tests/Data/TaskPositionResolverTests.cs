@@ -1,4 +1,5 @@
 using ModalFlow.Data;
+using ModalFlow.Tests.Support;
 using ModalFlow.Tests.Text;
 using ModalFlow.Text;
 using ModalFlow.Tracing;
@@ -25,7 +26,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
     private static string Text(SequenceLayout l, TokenSpan s) =>
         TokenSpanFinder.SearchableText(l.TextAfterImageTokens.Skip(s.Start - l.TextAfterImage.Start).Take(s.Length).ToArray(), l.StringStyle);
 
-    [Theory]
+    [SharedTheory]
     [InlineData("ChooseCat")]
     [InlineData("ChooseAttr")]
     [InlineData("ChooseRel")]
@@ -55,7 +56,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         output.WriteLine($"{task}: option spans where the paper's substring search and WordStart differ (both tokenizers): {differ}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Paper_Search_Finds_Hat_Inside_What_And_WordStart_Finds_The_Word()
     {
         var row = Row("ChooseCat", "15334630"); // What clothing item is not black, the shirt or the hat? -> hat
@@ -73,7 +74,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.Contains(word.Start, without.Positions);
     }
 
-    [Fact]
+    [SharedFact]
     public void Central_Object_Is_The_Name_In_Single_Object_Tasks_Including_This()
     {
         var row = Row("ChooseCat", "00556075"); // What is this, a cabinet or a bed? (central object "this")
@@ -89,7 +90,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.True(lq.Question.Contains(c.Start));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("ChooseRel")]
     [InlineData("CompareAttr")]
     [InlineData("LogicalObj")]
@@ -105,7 +106,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.NotEmpty(Paper.Resolve(TaskPositionResolver.Object2, row, l).Positions);
     }
 
-    [Fact]
+    [SharedFact]
     public void Options_In_A_Task_Without_Options_Are_An_Error()
     {
         var row = Row("QueryAttr", "02452198");
@@ -119,7 +120,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.Equal("object1 name", Assert.Throws<InputException>(() => Paper.Resolve(TaskPositionResolver.Object1, row, l)).Field);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Word_Not_In_The_Question_Names_Field_Word_And_Question()
     {
         var row = Row("ChooseCat", "10931541") with { FalseOption = "zebra" };
@@ -138,7 +139,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.Throws<InputException>(() => WordStart.FalseOptionSpan(answer, l));
     }
 
-    [Fact]
+    [SharedFact]
     public void Layout_For_Another_Question_And_Unknown_Names_Are_Errors()
     {
         var row = Row("ChooseCat", "10931541");
@@ -149,7 +150,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.Contains(TaskPositionResolver.QuestionWithoutOptions, e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Basic_Sets_Come_From_The_Layout()
     {
         var row = Row("ChooseAttr", "11194022");
@@ -159,7 +160,7 @@ public class TaskPositionResolverTests(ITestOutputHelper output)
         Assert.Equal([l.Last], Paper.Resolve(NamedPositions.Last, row, l).Positions.ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Patch_Sets_Are_The_Mapped_Indices_Plus_The_Image_Start()
     {
         var row = Row("ChooseAttr", "11194022"); // a golden row: 432 related, 144 other

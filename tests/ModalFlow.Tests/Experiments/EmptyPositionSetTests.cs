@@ -28,7 +28,7 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
             .Where(x => x.Sets.Related.Length == 0 || x.Sets.Other.Length == 0)
             .ToList();
 
-    [Fact]
+    [SharedFact]
     public void Paper_Rows_With_An_Empty_Patch_Set_Are_9_For_LLaVA15_And_97_For_LLaVA_NeXT()
     {
         // The counts stated in issue 11 (computed there with the paper's own code on its CSVs).
@@ -40,7 +40,7 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(97, next.Count);
     }
 
-    [Fact]
+    [SharedFact]
     public void Exp3_Keeps_A_Sample_With_An_Empty_Set_Where_Nothing_Is_Blocked_And_P2_Equals_P1()
     {
         var empty = EmptyRows(ObjectPatchMapper.Llava15Pad()).First(x => x.Sets.Other.Length == 0).Row;
@@ -80,7 +80,7 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Knockout_That_Blocks_Nothing_Equals_A_Full_Forward_Without_Edits()
     {
         // The engines answer an empty set with the clean distribution; a naive forward whose every edit is a causal

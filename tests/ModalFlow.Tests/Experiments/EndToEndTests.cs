@@ -23,7 +23,7 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
 
     public static TheoryData<string> Tasks => new(GqaTasks.All);
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Tasks))]
     public void Every_Experiment_Runs_On_A_Slice_Of_The_Task(string task)
     {
@@ -79,7 +79,7 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Final_Subword_Run_Stores_Final_Subword_Rows()
     {
         var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.ChooseAttr);
@@ -93,7 +93,7 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.NotEmpty(store.KnockoutRows());
     }
 
-    [Fact]
+    [SharedFact]
     public void Resuming_With_Different_Settings_Is_Refused_Naming_The_Field()
     {
         var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.QueryAttr);
@@ -108,7 +108,7 @@ public sealed class EndToEndTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("refusing to resume", stderr);
     }
 
-    [Fact]
+    [SharedFact]
     public void Shards_Merge_Exactly_Once_Into_The_Same_Rows_As_One_Run()
     {
         var data = GqaTaskReader.ReadTask(PaperGqa, GqaTasks.LogicalObj);
@@ -161,7 +161,7 @@ public sealed class SlurmScriptTests : IDisposable
         return p.ExitCode;
     }
 
-    [Fact]
+    [SharedFact]
     public void Array_Tasks_Then_Merge_Produce_The_Full_Run()
     {
         // A stand-in repo whose ./modalflow is the CLI this test assembly ships with.

@@ -41,7 +41,7 @@ public sealed class KillResumeTests(ITestOutputHelper log) : IDisposable
         return p;
     }
 
-    [Fact]
+    [SharedFact]
     public void Killed_Run_Resumes_To_Exactly_The_Uninterrupted_Result()
     {
         var data = GqaTaskReader.ReadTask(SharedData.DataFile("paper-gqa"), GqaTasks.ChooseAttr);

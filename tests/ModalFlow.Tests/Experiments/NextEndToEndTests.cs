@@ -20,7 +20,7 @@ public sealed class NextEndToEndTests(ITestOutputHelper log) : IDisposable
         { "tiny-llama3-llava-next", GqaTasks.ChooseAttr },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(ModelsAndTasks))]
     public void Every_Experiment_Runs_On_The_Next_Fixture_Model(string model, string task)
     {
@@ -48,7 +48,7 @@ public sealed class NextEndToEndTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Positions_For_Next_Equal_The_Papers_Anyres_Patch_Sets()
     {
         using var golden = System.Text.Json.JsonDocument.Parse(File.ReadAllText(SharedData.Fixture("patch-sets", "patch_sets.json")));

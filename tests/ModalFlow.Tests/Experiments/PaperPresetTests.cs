@@ -21,7 +21,7 @@ public sealed class PaperPresetTests
         { Configs("_reconstructed_UNVERIFIED", "liuhaotian__llava-v1.6-vicuna-7b__config.reconstructed.json"), "LLaVA-v1.6-Vicuna-7b", 7 },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(RealConfigs))]
     public void The_Papers_Models_Are_Recognised_With_The_Window_Of_Merge_Lineplot(string config, string model, int window)
     {
@@ -31,7 +31,7 @@ public sealed class PaperPresetTests
         Assert.Equal((model, window), PaperPreset.Recognise(LlavaConfig.Load(copy)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_LLaVA_NeXT_8b_Is_Recognised_By_Its_Geometry()
     {
         // llava-hf/llama3-llava-next-8b-hf's geometry on top of the real 7b llava-hf file: NeXT, GQA with 8 kv heads, 128320 rows.
@@ -47,7 +47,7 @@ public sealed class PaperPresetTests
         Assert.Null(PaperPreset.Recognise(LlavaConfig.Parse(json.ToJsonString())));
     }
 
-    [Fact]
+    [SharedFact]
     public void Preset_Settings_And_Refusal_Of_Other_Models()
     {
         var tiny = LlavaModelFolder.Read(SharedData.Fixture("tiny-llava-1.5"));

@@ -31,7 +31,7 @@ public sealed class FamilyParityTests(ITestOutputHelper log)
         return (wh[0].GetInt32(), wh[1].GetInt32());
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Folder_Gives_The_Processors_Prompt_Ids_And_Spans(string model, string id)
     {
@@ -48,7 +48,7 @@ public sealed class FamilyParityTests(ITestOutputHelper log)
         Assert.Equal(expected, layout.ExpandedInputIds(expected[layout.Image.Start]));
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Prepared_Input_Clean_Run_And_Knockouts_Match_Transformers_From_The_Image_File(string model, string id)
     {
@@ -87,7 +87,7 @@ public sealed class FamilyParityTests(ITestOutputHelper log)
         log.WriteLine($"{c}: max |Δ| inputs_embeds {de:E2}, logits {dl:E2}, knockout logprob (both engines) {worst:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Greedy_Answer_From_The_Clean_Run_Equals_Plain_Greedy_Decoding(string model, string id)
     {

@@ -2,8 +2,8 @@ using ModalFlow.Checkpoints;
 using ModalFlow.Models;
 using ModalFlow.Platform;
 using ModalFlow.Tests.Support;
-using Xunit;
 using TorchSharp;
+using Xunit;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Tests.Models;

@@ -9,27 +9,35 @@ using static TorchSharp.torch;
 
 namespace ModalFlow.Tests.Models;
 
-/// <summary>The tiny LLaVA-1.5 fixture model, loaded once for all parity tests (F32 and the BF16 file upcast).</summary>
+/// <summary>
+/// The tiny LLaVA-1.5 fixture model, loaded once for all parity tests (F32 and the BF16 file upcast). Only ../shared
+/// has the BF16 file: without it the F32 tests still run and <see cref="Bf16Upcast"/> reports what is missing.
+/// </summary>
 public sealed class TinyLlava15 : IDisposable
 {
     public const string Name = "tiny-llava-1.5";
+
+    private readonly LlavaModel? _bf16Upcast;
+    private readonly SharedDataMissingException? _bf16Missing;
 
     public TinyLlava15()
     {
         TorchRuntime.Initialize();
         Config = LlavaConfig.Load(SharedData.Fixture(Name));
         F32 = LlavaModel.Load(Config, SharedData.Fixture(Name, "model.safetensors"), ScalarType.Float32, CPU);
-        Bf16Upcast = LlavaModel.Load(Config, SharedData.Fixture(Name, "model.bf16.safetensors"), ScalarType.Float32, CPU);
+        // Loaded here, outside any test's dispose scope (a scope would free the weights with it).
+        try { _bf16Upcast = LlavaModel.Load(Config, SharedData.Fixture(Name, "model.bf16.safetensors"), ScalarType.Float32, CPU); }
+        catch (SharedDataMissingException e) { _bf16Missing = e; }
     }
 
     public LlavaConfig Config { get; }
     public LlavaModel F32 { get; }
-    public LlavaModel Bf16Upcast { get; }
+    public LlavaModel Bf16Upcast => _bf16Upcast ?? throw _bf16Missing!;
 
     public void Dispose()
     {
         F32.Dispose();
-        Bf16Upcast.Dispose();
+        _bf16Upcast?.Dispose();
     }
 }
 
@@ -49,7 +57,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
 
     private static long[] HfInputIds(FixtureCase c) => c.Array("input_ids").AsLongs();
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Vision_And_Projected_Features_Match_Transformers(string id)
     {
@@ -63,7 +71,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
         log.WriteLine($"{c}: max |Δ| vision_features {dv:E2}, image_features {di:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Forward_Matches_Transformers_Embeds_Residuals_Attention_Logits(string id)
     {
@@ -101,7 +109,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
         log.WriteLine($"{c}: max |Δ| inputs_embeds {de:E2}, hidden_probe {dh:E2}, hidden_last {dl:E2}, attn_last_row {da:E2}, logits {dz:E2}, p1 {Math.Abs(c.Top1Prob - p1):E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Bf16_Checkpoint_Upcast_On_Load_Matches_Its_Goldens(string id)
     {
@@ -124,7 +132,7 @@ public sealed class LlavaParityTests(TinyLlava15 fx, ITestOutputHelper log) : IC
 /// <summary>bf16 compute (weights rounded once on load, matmuls in bf16): the fixture cases keep their top-1.</summary>
 public sealed class Bf16ComputeTests(ITestOutputHelper log)
 {
-    [Fact]
+    [SharedFact]
     public void Bf16_Compute_Keeps_Every_Fixture_Top1()
     {
         TorchRuntime.Initialize();

@@ -18,7 +18,7 @@ public sealed class MemoryTests(TinyLlava15 fx) : IClassFixture<TinyLlava15>
         _ = Generation.Greedy(fx.F32.LanguageModel, embeds, 3, [2]);
     }
 
-    [Fact]
+    [SharedFact]
     public void Repeated_Forwards_And_Generation_Leave_The_Live_Tensor_Count_Unchanged()
     {
         var c = FixtureCase.Load(TinyLlava15.Name, "dog_jar");
@@ -28,7 +28,7 @@ public sealed class MemoryTests(TinyLlava15 fx) : IClassFixture<TinyLlava15>
         Assert.Equal(before, LiveTensors.Count());
     }
 
-    [Fact]
+    [SharedFact]
     public void Greedy_First_Token_Is_The_Clean_Top1_And_Kv_Extension_Equals_A_Full_Forward()
     {
         var c = FixtureCase.Load(TinyLlava15.Name, "ironing_rel");

@@ -11,7 +11,7 @@ public class ModuleTreeTests
 {
     public ModuleTreeTests() => TorchRuntime.Initialize();
 
-    [Fact]
+    [SharedFact]
     public void RealLlava15_7b_Config_Builds_The_Exact_Key_Tree_Of_Its_Weight_Index()
     {
         var dir = SharedData.DataFile("model-configs", "llava-hf__llava-1.5-7b-hf");
@@ -43,7 +43,7 @@ public class ModuleTreeTests
         Assert.Equal(23, cfg.VisionLayersUsed);
     }
 
-    [Fact]
+    [SharedFact]
     public void TinyFixture_Config_Builds_The_Key_Tree_And_Shapes_Of_Its_Manifest()
     {
         var cfg = LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5"));

@@ -16,7 +16,7 @@ public class NextGridTests
         return data;
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(FixtureCases))]
     public void Fixture_Case_Grid_Gives_Its_Unpadded_Rows_Cols_And_Token_Count(string model, string id)
     {
@@ -77,7 +77,7 @@ public class NextGridTests
         Assert.Equal(Enumerable.Range(576, grid.GridTokens), all.Order());
     }
 
-    [Fact]
+    [SharedFact]
     public void Bad_Canvas_And_Sizes_Are_Rejected()
     {
         var cfg = LlavaConfig.Load(SharedData.Fixture(NextModels.Vicuna));

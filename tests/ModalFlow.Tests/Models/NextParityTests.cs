@@ -101,7 +101,7 @@ public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : ICla
 {
     public static TheoryData<string, string> Cases => NextModels.Cases();
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Next_Vision_Projected_Tiles_And_Packed_Features_Match_Transformers(string model, string id)
     {
@@ -124,7 +124,7 @@ public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : ICla
         log.WriteLine($"{c} ({grid}): max |Δ| vision_features {dv:E2}, projected_tiles {dp:E2}, image_features {di:E2}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Encode_And_Pack_Leave_The_Live_Tensor_Count_Unchanged()
     {
         var c = FixtureCase.Load(NextModels.Vicuna, "tree_attr");
@@ -141,7 +141,7 @@ public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : ICla
         Assert.Equal(before, LiveTensors.Count());
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Packing_Rejects_Tiles_That_Do_Not_Fit_The_Grid()
     {
         var m = fx.Get(NextModels.Vicuna);
@@ -155,7 +155,7 @@ public sealed class NextParityTests(NextModels fx, ITestOutputHelper log) : ICla
         tiny.Dispose();
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Next_Forward_Matches_Transformers_Embeds_Residuals_Attention_Logits(string model, string id)
     {

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Models;
 using ModalFlow.Platform;
@@ -163,7 +163,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         return tensor(npy.AsFloats(), npy.Shape);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("orig-st")]
     [InlineData("orig-bin")]
     [InlineData("orig-32000")]
@@ -193,7 +193,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         log.WriteLine($"{which}: {a.Count} parameters bit-identical to the llava-hf load");
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("orig-st")]
     [InlineData("orig-bin")]
     [InlineData("orig-32000")]
@@ -233,7 +233,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Folder_Prompt_Path_Predicts_As_LlavaHf_With_Minus200_Placeholder()
     {
         using var hf = LoadHf();
@@ -252,7 +252,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         log.WriteLine($"answer '{b.Answer}', p(first) hf {a.FirstTokenProb:F6} vs original {b.FirstTokenProb:F6} (softmax over 32064 vs 32000 logits)");
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Folder_Takes_Tower_Config_And_Preprocessor_From_The_Clip_Folder()
     {
         var folder = LlavaModelFolder.Read(fx.OrigSt);
@@ -266,7 +266,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         Assert.Equal(fx.ClipBinDir, explicitFolder.VisionTowerDirectory);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Folder_Without_Its_Clip_Tower_Gets_A_Clear_Error()
     {
         var alone = Directory.CreateTempSubdirectory("mf-alone-");
@@ -292,7 +292,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         finally { alone.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Config_With_LlavaHf_Weights_And_Vice_Versa_Are_Refused()
     {
         var cfg = LlavaConfig.Load(fx.OrigSt, fx.ClipDir);
@@ -303,7 +303,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         Assert.Contains("use original LLaVA tensor names", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Run_Fingerprint_Covers_The_Separate_Clip_Tower()
     {
         string RunFingerprint(string model, string? tower = null) =>
@@ -318,7 +318,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         Assert.Equal(Fingerprint.OfCheckpoint(hf), RunFingerprint(hf));
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Missing_And_Unexpected_Tensors_Are_Reported_With_Their_Files()
     {
         var dir = Directory.CreateTempSubdirectory("mf-broken-");
@@ -353,7 +353,7 @@ public sealed class OriginalLoadTests(OriginalTinyFolders fx, ITestOutputHelper 
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Inspect_Reports_Format_Weight_Files_And_Tower()
     {
         var (code, stdout, stderr) = CliTests.Run("inspect", "--model", fx.OrigBin, "--vision-tower", fx.ClipBinDir, "--json");
@@ -390,7 +390,7 @@ public sealed class OriginalNextLoadTests
         : hf.StartsWith("multi_modal_projector.linear_2.", StringComparison.Ordinal) ? "model.mm_projector.2." + hf["multi_modal_projector.linear_2.".Length..]
         : throw new ArgumentException(hf);
 
-    [Fact]
+    [SharedFact]
     public void Original_Next_With_Tower_In_Checkpoint_Loads_Bit_Identical_And_Packs_The_Same()
     {
         var root = Directory.CreateTempSubdirectory("mf-orig-next-");

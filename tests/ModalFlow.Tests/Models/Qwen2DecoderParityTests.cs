@@ -81,7 +81,7 @@ public sealed class Qwen2DecoderParityTests(Qwen2Decoders fx, ITestOutputHelper 
         return tensor(e.AsFloats(), e.Shape).unsqueeze(0);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Decoder_Matches_Transformers_Hidden_States_And_Logits(string model, string id)
     {
@@ -98,7 +98,7 @@ public sealed class Qwen2DecoderParityTests(Qwen2Decoders fx, ITestOutputHelper 
         log.WriteLine($"{c}: max |Δ| logits {dl:E2}, hidden_last {dh:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Qwen2Vl_Without_Its_3D_Position_Ids_Is_Refused_Not_Silently_Wrong(string model, string id)
     {
@@ -124,7 +124,7 @@ public sealed class Qwen2DecoderParityTests(Qwen2Decoders fx, ITestOutputHelper 
         Assert.Equal(recorded.GetProperty("top1_id").GetInt64(), wrong.LastLogits[0].argmax().item<long>());
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Every_Fixture_Knockout_Is_Reproduced_With_The_Clean_Runs_Position_Ids(string model, string id, KnockoutEngineKind engine)
     {
@@ -165,7 +165,7 @@ public sealed class Qwen2DecoderParityTests(Qwen2Decoders fx, ITestOutputHelper 
         log.WriteLine($"{c} {engine}: {configs.Count} knockouts; max |Δp_new| {worstP:E2}, max |Δlogprob| (p<1e-4) {worstLogp:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Logit_Lens_Both_Variants_Match_With_Tied_Embeddings(string model, string id)
     {
@@ -181,7 +181,7 @@ public sealed class Qwen2DecoderParityTests(Qwen2Decoders fx, ITestOutputHelper 
         Assert.Equal(c.Array("lens_norm_argmax").AsLongs(), lens.ArgmaxNorm);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Greedy_Generation_Continues_M_RoPE_At_Max_Plus_One(string model, string id)
     {

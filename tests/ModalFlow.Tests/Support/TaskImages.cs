@@ -16,8 +16,8 @@ public static class TaskImages
         {
             var target = Path.Combine(dir, row.ImageFileName);
             if (File.Exists(target)) continue;
-            var real = SharedData.DataFile("images", row.ImageFileName);
-            if (File.Exists(real)) { File.Copy(real, target); continue; }
+            var real = SharedData.Available ? SharedData.DataFile("images", row.ImageFileName) : null;
+            if (real is not null && File.Exists(real)) { File.Copy(real, target); continue; }
             using var bitmap = new SKBitmap(row.ImageWidth, row.ImageHeight, SKColorType.Rgba8888, SKAlphaType.Opaque);
             using (var canvas = new SKCanvas(bitmap))
             {

@@ -1,3 +1,4 @@
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -5,7 +6,7 @@ namespace ModalFlow.Tests.Text;
 
 public class ConversationTemplateTests
 {
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void PaperPrompt_Equals_CaseJson_Prompt(string model, string caseId)
     {

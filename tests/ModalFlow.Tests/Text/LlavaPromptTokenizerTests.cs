@@ -1,3 +1,4 @@
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -5,7 +6,7 @@ namespace ModalFlow.Tests.Text;
 
 public class LlavaPromptTokenizerTests
 {
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void TokenizerImageToken_Equals_InputIdsLlava(string model, string caseId)
     {
@@ -15,7 +16,7 @@ public class LlavaPromptTokenizerTests
         Assert.Equal([c.PlaceholderIndex], prompt.PlaceholderIndices.ToArray());
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void HfPlaceholder_Equals_InputIds(string model, string caseId)
     {
@@ -26,7 +27,7 @@ public class LlavaPromptTokenizerTests
         IdAssert.Equal(c.HfIds(), prompt.ToLongs(), $"{model}/{caseId} input_ids.npy");
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_Ids_Start_With_Double_Bos()
     {
         var c = TextFixtures.Load("tiny-llama3-llava-next", "dog_jar");
@@ -53,7 +54,7 @@ public class LlavaPromptTokenizerTests
             new[] { 29871, 13, 8809, 436, 2625, 310, 278, 7623, 338, 278, 508, 1531, 373, 29973 }, 67],
     ];
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(RealGqaQuestions))]
     public void Real_Llava15_Tokenizer_Gives_Templates_md_Ids(string question, int[] questionPiece, int total)
     {
@@ -65,7 +66,7 @@ public class LlavaPromptTokenizerTests
         Assert.Equal([35], ids.PlaceholderIndices.ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Follows_Llava_For_Zero_And_Two_Images()
     {
         var tok = TextFixtures.Llama2;

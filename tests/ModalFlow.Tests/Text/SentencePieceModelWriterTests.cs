@@ -246,7 +246,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
 
     private static string RealModelPath => SharedData.Fixture("tiny-llava-1.5", "tokenizer.model");
 
-    [Fact]
+    [SharedFact]
     public void Writer_Reserialises_Llama2_Model_With_Identical_Pieces_And_Specs()
     {
         var original = File.ReadAllBytes(RealModelPath);
@@ -274,7 +274,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         output.WriteLine($"original {original.Length} bytes, rebuilt {rebuilt.Length} bytes; trainer_spec fields {string.Join(",", rt.Select(f => f.Number))}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Reserialised_Llama2_Model_Encodes_Like_The_Original()
     {
         var original = TextFixtures.Llama2; // tiny-llava-1.5's tokenizer.model with its added tokens
@@ -310,7 +310,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         output.WriteLine($"{checkedCount} texts encode identically");
     }
 
-    [Fact]
+    [SharedFact]
     public void DemoTokenizer_PromptLength_Against_Llama2()
     {
         var tok = DemoTokenizer.Value;

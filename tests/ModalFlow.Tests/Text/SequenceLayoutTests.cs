@@ -1,4 +1,5 @@
 using System.Text;
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -14,7 +15,7 @@ public class SequenceLayoutTests
         return (c, layout, tok);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void Layout_Equals_CaseJson_Ranges_And_QuestionPositions(string model, string caseId)
     {
@@ -36,7 +37,7 @@ public class SequenceLayoutTests
         Assert.Equal(c.QuestionTokenIds.Select(i => (long)i), l.Question.Positions().Select(p => expanded[p]));
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void Instruction_Span_Is_Exactly_The_Suffix_Tokens(string model, string caseId)
     {
@@ -62,7 +63,7 @@ public class SequenceLayoutTests
         }
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TextFixtures.AllCases), MemberType = typeof(TextFixtures))]
     public void InputIds_Match_Both_Fixture_Conventions_And_Expansion(string model, string caseId)
     {
@@ -79,7 +80,7 @@ public class SequenceLayoutTests
         Assert.Equal(llava[(c.PlaceholderIndex + 1)..], expanded[l.Image.End..]);
     }
 
-    [Fact]
+    [SharedFact]
     public void FindTokenSpan_Locates_Option_Words_First_Occurrence()
     {
         var (_, l, _) = Build("tiny-llava-1.5", "ironing_rel");
@@ -109,7 +110,7 @@ public class SequenceLayoutTests
         Assert.Equal(new TokenSpan(0, 2), TokenSpanFinder.FindTokenRange(["Ċ", "Is"], TokenStringStyle.ByteLevel, "\nIs"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Question_Not_In_Prompt_Names_Field_And_Search()
     {
         var c = TextFixtures.Load("tiny-llava-1.5", "dog_jar");
@@ -122,7 +123,7 @@ public class SequenceLayoutTests
         Assert.StartsWith(c.Path + ": question: ", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Unknown_Option_Word_Names_The_Field()
     {
         var (c, l, _) = Build("tiny-llama3-llava-next", "dog_jar");

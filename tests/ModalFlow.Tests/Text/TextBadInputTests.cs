@@ -51,7 +51,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected a model folder", d.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Truncated_SentencePiece_Model_Is_Corrupt()
     {
         var real = File.ReadAllBytes(SharedData.Fixture("tokenizers", "llama2", "tokenizer.model"));
@@ -86,7 +86,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("rank 1 is missing", g.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Truncated_Llama3_Ranks_Disagree_With_Llama3_Settings()
     {
         var lines = File.ReadLines(TextFixtures.Llama3RanksFile).Take(1000);
@@ -97,7 +97,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("found 1000", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Added_Token_Contradicting_The_Model_Names_Both()
     {
         File.Copy(SharedData.Fixture("tokenizers", "llama2", "tokenizer.model"), Path.Combine(_dir, "tokenizer.model"));
@@ -111,7 +111,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("which is the piece \"<0x0A>\"", clash.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Prompt_Without_Image()
     {
         var e = Assert.Throws<InputException>(() =>
@@ -120,7 +120,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected exactly one <image> in the prompt, found 0", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Prompt_With_Two_Images_Where_One_Is_Expected()
     {
         var prompt = PaperPrompt.Build(ConversationTemplate.VicunaV1, "Is it red?").Replace("<image>", "<image><image>");
@@ -141,7 +141,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected one of llava-v1.5-7b", m.Message);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("")]
     [InlineData("  \n")]
     public void Empty_Question(string question)
@@ -164,7 +164,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("without \"<image>\"", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Image_Token_Count_Below_One()
     {
         var prompt = PaperPrompt.Build(ConversationTemplate.VicunaV1, "Is it red?");

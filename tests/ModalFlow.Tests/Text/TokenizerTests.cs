@@ -7,7 +7,7 @@ namespace ModalFlow.Tests.Text;
 
 public class TokenizerTests
 {
-    [Fact]
+    [SharedFact]
     public void Llama2_Loads_From_ModelFolder_With_AddedTokens()
     {
         var tok = TextFixtures.Llama2;
@@ -23,7 +23,7 @@ public class TokenizerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => tok.IdToToken(32002));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama2_Encodes_Provenance_Check_Sentence()
     {
         // tokenizers/PROVENANCE.md: sentencepiece 0.1.97 → ▁Is ▁the ▁jar ▁full ▁or ▁empty ?
@@ -33,7 +33,7 @@ public class TokenizerTests
         Assert.Equal([1, 1317], TextFixtures.Llama2.EncodeWithBos("Is"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama2_TokenStrings_Are_Pieces()
     {
         var tok = TextFixtures.Llama2;
@@ -42,7 +42,7 @@ public class TokenizerTests
         Assert.Equal(" the"u8.ToArray(), tok.TokenTextBytes(278));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama2_Decode_Skips_Specials_And_Joins_ByteFallback()
     {
         var tok = TextFixtures.Llama2;
@@ -56,7 +56,7 @@ public class TokenizerTests
         Assert.Equal("Yes", tok.Decode([tok.TokenToId("▁Yes")!.Value]));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_Loads_With_Explicit_Ranks_And_Meta()
     {
         var tok = TextFixtures.Llama3;
@@ -72,14 +72,14 @@ public class TokenizerTests
         Assert.Equal(128007, tok.TokenToId("<|end_header_id|>"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_Encodes_Meta_UnitTest_Sentence()
     {
         // meta-llama/llama3 llama/test_tokenizer.py: [128000, 2028, 374, 264, 1296, 11914, 13, 128001] with bos+eos.
         Assert.Equal([2028, 374, 264, 1296, 11914, 13], TextFixtures.Llama3.EncodeToIds("This is a test sentence."));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_TokenStrings_Are_ByteLevel_And_Decode_Skips_Specials()
     {
         var tok = TextFixtures.Llama3;
@@ -90,7 +90,7 @@ public class TokenizerTests
         Assert.Equal([128000, 128006], tok.EncodeToIds("<|begin_of_text|><|start_header_id|>"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_BuiltIn_Settings_Equal_The_Meta_File()
     {
         var meta = TiktokenSettings.Read(SharedData.Fixture("tokenizers", "llama3", TiktokenSettings.MetaFileName));
@@ -111,7 +111,7 @@ public class TokenizerTests
         for (var b = 0; b < 256; b++) Assert.Equal(new[] { (byte)b }, ByteLevel.Decode(ByteLevel.Encode(new[] { (byte)b })));
     }
 
-    [Fact]
+    [SharedFact]
     public void DetectFormat_Tells_SentencePiece_From_Ranks()
     {
         var sp = File.ReadAllBytes(SharedData.Fixture("tokenizers", "llama2", "tokenizer.model"));

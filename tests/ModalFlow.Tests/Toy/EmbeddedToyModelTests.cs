@@ -1,5 +1,5 @@
-using ModalFlow.Families.Llava;
 using ModalFlow.Data;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Toy;
 using Xunit;

@@ -1,5 +1,5 @@
-using ModalFlow.Families.Llava;
 using ModalFlow.Checkpoints;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Toy;
 using Xunit;

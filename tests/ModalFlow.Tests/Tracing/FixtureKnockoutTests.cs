@@ -39,7 +39,7 @@ public sealed class FixtureKnockoutTests(TinyLlava15 fx, ITestOutputHelper log) 
         return new KnockoutSpec(PositionSet.Of("S", Ints("sources")), PositionSet.Of("T", Ints("targets")), Ints("layers"), $"#{i} {label}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Every_Fixture_Knockout_Is_Reproduced(string id, KnockoutEngineKind engine)
     {
@@ -78,7 +78,7 @@ public sealed class FixtureKnockoutTests(TinyLlava15 fx, ITestOutputHelper log) 
         log.WriteLine($"{c} {engine}: {configs.Count} knockouts; max |Δp_new| {worstP:E2}, max |Δrel%| {worstPct:E2} pp, max |Δlogprob| (p<1e-4) {worstLogp:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Custom_Knockout_Logits_Match(string id, KnockoutEngineKind engine)
     {
@@ -100,7 +100,7 @@ public sealed class FixtureKnockoutTests(TinyLlava15 fx, ITestOutputHelper log) 
         log.WriteLine($"{c} {engine}: {specs.Count} custom knockouts, max |Δlogit| {worst:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Null_Knockout_Reproduces_The_Clean_Probability(string id, KnockoutEngineKind engine)
     {
@@ -112,7 +112,7 @@ public sealed class FixtureKnockoutTests(TinyLlava15 fx, ITestOutputHelper log) 
         Assert.Equal(c.Json.GetProperty("knockout_null_check").GetProperty("p").GetDouble(), o.P2, 1e-4);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Logit_Lens_Both_Variants_Match(string id)
     {

@@ -43,7 +43,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         return root.GetProperty("configs").EnumerateArray().ToList();
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Next_Every_Fixture_Knockout_Is_Reproduced(string model, string id, KnockoutEngineKind engine)
     {
@@ -89,7 +89,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     /// The custom configs' full last-position logits: against knockout_custom_logits.npy where the fixture has it
     /// (Llama-2 models), and always the clean top-1's logit, the logsumexp and the new argmax recorded in knockout.json.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Next_Custom_Knockout_Logits_Match(string model, string id, KnockoutEngineKind engine)
     {
@@ -125,7 +125,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         log.WriteLine($"{c} {engine}: {specs.Count} custom knockouts, max |Δlogit| {(golden is null ? "n/a (no npy)" : worst.ToString("E2"))}, max |Δlogit of clean top-1| {worstTop:E2}, max |Δlogsumexp| {worstLse:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CasesAndEngines))]
     public void Next_Null_Knockout_Reproduces_The_Clean_Probability(string model, string id, KnockoutEngineKind engine)
     {
@@ -138,7 +138,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         Assert.Equal(clean.P1, o.P2, 1e-6);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Next_Logit_Lens_Both_Variants_Match(string model, string id)
     {

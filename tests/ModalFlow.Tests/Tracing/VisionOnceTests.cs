@@ -1,5 +1,5 @@
-using ModalFlow.Families.Llava;
 using ModalFlow.Benchmarks;
+using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
 using ModalFlow.Tests.Support;
 using ModalFlow.Tracing;
@@ -9,7 +9,7 @@ namespace ModalFlow.Tests.Tracing;
 
 public class VisionOnceTests
 {
-    [Fact]
+    [SharedFact]
     public void Vision_Tower_Runs_Once_Per_Sample_However_Many_Knockouts_Follow()
     {
         using var m = LlavaLoadedModel.Load(SharedData.Fixture("tiny-llava-1.5"));

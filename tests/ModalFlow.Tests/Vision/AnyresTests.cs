@@ -79,7 +79,7 @@ public class AnyresTests(ITestOutputHelper output)
     }
 
     /// <summary>tiny-llava-next case.json (transformers v4.44.2): unpadded_feature_rows/cols and n_image_tokens.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("ironing_rel", 2144)]
     [InlineData("tree_attr", 2160)]
     [InlineData("dog_jar", 2928)]
@@ -102,7 +102,7 @@ public class AnyresTests(ITestOutputHelper output)
     /// sides &lt;= 336 (tie-break): 320x240 1026 vs 1368, 240x320 1376 vs 1032, 240x166 976 vs 1416, 176x144 1076 vs 1320,
     /// 256x256 same count 1176 on a different grid.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Csv_Sizes_Differ_Between_Arithmetics_Only_On_The_Documented_Tie_Breaks()
     {
         var sizes = GqaTaskReaderTests.All.Values.SelectMany(t => t.Rows).Select(r => (r.ImageWidth, r.ImageHeight)).Distinct().ToList();
@@ -196,7 +196,7 @@ public class AnyresTests(ITestOutputHelper output)
     /// pixel_values/llava_next_anyres/&lt;stem&gt;.npy [5, 3, 336, 336] (transformers LlavaNextImageProcessor, bit-identical to
     /// LLaVA-NeXT's process_anyres_image): base squashed first, then the 2x2 tiles of the 672x672 canvas row-major.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("extreme_ironing", "extreme_ironing.rgb.png")]
     [InlineData("extreme_ironing", "extreme_ironing.jpg")]
     [InlineData("tree", "tree.png")]

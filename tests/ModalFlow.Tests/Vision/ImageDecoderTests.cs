@@ -10,7 +10,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     // ---- parity with Pillow -------------------------------------------------------------------------------
 
     /// <summary>The fixtures' &lt;stem&gt;.rgb.png are Pillow 9.4's own decode of the JPEG, saved losslessly.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("extreme_ironing")]
     [InlineData("dog")]
     public void Decode_FixtureJpeg_Equals_Pillow_Decode_Saved_As_RgbPng(string stem)
@@ -26,7 +26,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     /// Pillow's PNG unpack/convert rules. pilimg reproduces the fixtures' .rgb.png byte for byte. waterview.jpg is
     /// the progressive one; tree.png is an 8-bit RGB PNG (the pixel_values fixture's input).
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("1159529.jpg", 800, 533, "e81febc71a60df93d70f9c7b4f6899201a0ebf1a17847caa05ce5d2dbcdefabc")]
     [InlineData("2351608.jpg", 375, 500, "843ce02ea741256acd57ae5219d724e43d88c2b668c828e4c4379f135cb2ca44")]
     [InlineData("2358679.jpg", 500, 334, "5182f47f32e56ee634f6db0a742fd9952a39634be3b21277c7c883f87df02c1e")]
@@ -44,7 +44,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         Assert.Equal(sha256, VisionTestFiles.Sha256(image.Pixels));
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_TreePng_Equals_Pillow_Rgb()
     {
         var image = ImageDecoder.Decode(SharedData.Fixture("images", "tree.png"));
@@ -163,7 +163,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     }
 
     /// <summary>Pillow raises "image file is truncated"; Skia would return a partly filled image, so this must throw.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(0.5)]
     [InlineData(0.9)]
     [InlineData(0.99)]
@@ -179,7 +179,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         output.WriteLine(e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_TruncatedProgressiveJpeg_Throws_Naming_File()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -191,7 +191,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         output.WriteLine(e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_JpegCutInsideHeader_Throws_Naming_File_And_Length()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -202,7 +202,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, path, "expected a JPEG or PNG image", "ends after 100 bytes", "header");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_TruncatedPng_Throws_Naming_File()
     {
         using var dir = VisionTestFiles.NewTempDir();

@@ -12,7 +12,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     /// pixel_values/llava15_pad/&lt;stem&gt;.npy [1, 3, 336, 336] were made by LLaVA's process_images ("pad") with
     /// transformers 4.44.2 and Pillow 9.4. Checked from the Pillow-decoded .rgb.png and from the original file.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("extreme_ironing", "extreme_ironing.rgb.png")]
     [InlineData("extreme_ironing", "extreme_ironing.jpg")]
     [InlineData("tree", "tree.png")]
@@ -35,7 +35,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     /// manifest.json → preprocessing → llava15_pad_vs_hf_clip_no_pad_max_abs_diff: the difference between the pad
     /// golden and llava-hf's plain CLIPImageProcessor (no padding) output, as measured by the fixture builders.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("extreme_ironing", "extreme_ironing.rgb.png", 3.7225985527038574)]
     [InlineData("tree", "tree.png", 3.611896514892578)]
     [InlineData("dog", "dog.rgb.png", 0.0)]
@@ -49,7 +49,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
         Assert.InRange(max, expectedMaxDiff - 1e-4, expectedMaxDiff + 1e-4);
     }
 
-    [Fact]
+    [SharedFact]
     public void Options_Defaults_Equal_LlavaHf_PreprocessorConfig()
     {
         foreach (var path in new[]
@@ -162,7 +162,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     }
 
     /// <summary>The public geometry + ToPixelValues is the whole pipeline (so a mask can take the same geometry).</summary>
-    [Fact]
+    [SharedFact]
     public void ApplyGeometry_Then_ToPixelValues_Equals_Preprocess()
     {
         var p = LlavaImagePreprocessor.Llava15Pad();
