@@ -153,12 +153,25 @@ public sealed class HeadlessChromium : IDisposable
     public void Click(string selector)
     {
         var box = Evaluate($$"""
-            (() => { const e = document.querySelector({{JsonSerializer.Serialize(selector)}}); if (!e) return null;
-              e.scrollIntoView({ block: 'center' }); const r = e.getBoundingClientRect();
-              return { x: r.left + r.width / 2, y: r.top + r.height / 2, w: r.width, h: r.height }; })()
+            (async () => { const e = document.querySelector({{JsonSerializer.Serialize(selector)}}); if (!e) return null;
+              const frame = () => new Promise(ok => requestAnimationFrame(() => ok()));
+              let r = null;
+              for (let i = 0; i < 120; i++) {
+                e.scrollIntoView({ block: 'center', behavior: 'instant' });
+                await frame(); await frame();
+                const now = e.getBoundingClientRect();
+                if (r && now.top === r.top && now.left === r.left) break;
+                r = now;
+              }
+              const x = r.left + r.width / 2, y = r.top + r.height / 2, top = document.elementFromPoint(x, y);
+              return { x, y, w: r.width, h: r.height, hit: !!top && (top === e || e.contains(top) || top.contains(e) || (top.closest('label') && top.closest('label').contains(e))) }; })()
             """) ?? throw new InvalidOperationException($"no element matches {selector}");
         double x = (double)box["x"]!, y = (double)box["y"]!;
         if ((double)box["w"]! <= 0 || (double)box["h"]! <= 0) throw new InvalidOperationException($"{selector} is not visible (size 0)");
+        // Scrolled instantly and measured until it stays put (a smooth scroll the page started may still be running, and
+        // the centre would move under the mouse); the element must be the one under its centre, or the click would land
+        // on something else.
+        if (!(bool)box["hit"]!) throw new InvalidOperationException($"{selector} is covered by another element at ({x:F0}, {y:F0})");
         foreach (var type in new[] { "mouseMoved", "mousePressed", "mouseReleased" })
         {
             Send("Input.dispatchMouseEvent", new JsonObject

@@ -18,15 +18,25 @@ public sealed class DemoReportFixture : IDisposable
 {
     public DemoReportFixture()
     {
-        Root = Directory.CreateTempSubdirectory("mf-html-demo-").FullName;
+        // MODALFLOW_REPORT_DEMO=DIR: reuse DIR/data and DIR/demo made by the same two commands (iterating on the page).
+        var reuse = Environment.GetEnvironmentVariable("MODALFLOW_REPORT_DEMO");
+        Root = string.IsNullOrEmpty(reuse) ? Directory.CreateTempSubdirectory("mf-html-demo-").FullName : reuse;
         Data = Path.Combine(Root, "data");
         Demo = Path.Combine(Root, "demo");
+        Report = Path.Combine(Demo, "report.html");
+        if (!string.IsNullOrEmpty(reuse))
+        {
+            _keep = true;
+            DemoOut = "";
+            return;
+        }
         var (code, _, err) = CliTests.Run("toy", "data", "--out", Data, "--per-task", "3", "--seed", "12");
         Assert.True(code == 0, err);
         (code, DemoOut, err) = CliTests.Run("demo", "--out", Demo, "--data", Data, "--per-task", "2", "--window", "1");
         Assert.True(code == 0, err);
-        Report = Path.Combine(Demo, "report.html");
     }
+
+    private readonly bool _keep;
 
     public string Root { get; }
     public string Data { get; }
@@ -49,6 +59,7 @@ public sealed class DemoReportFixture : IDisposable
 
     public void Dispose()
     {
+        if (_keep) return;
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { }
     }
 }
@@ -152,9 +163,9 @@ public class ReportBrowserTests(DemoReportFixture demo, ITestOutputHelper output
         Assert.Equal([expected.X, expected.Y, expected.Width, expected.Height], rect);
 
         // The prompt's question tokens spell the question; the answer and p1 are shown.
-        var question = browser.Evaluate<string>("[...document.querySelectorAll('#sample-view .tok.question, #sample-view .tok.true, #sample-view .tok.false')].map(t => t.textContent).join('').replaceAll('·', ' ').trim()");
+        var question = browser.Evaluate<string>("[...document.querySelectorAll('#sample-view .prompt .tok.question, #sample-view .prompt .tok.true, #sample-view .prompt .tok.false')].map(t => t.textContent).join('').replaceAll('·', ' ').trim()");
         Assert.Equal(row.Question, question);
-        Assert.Equal(1, browser.Evaluate<int>("document.querySelectorAll('#sample-view .tok.last').length"));
+        Assert.Equal(1, browser.Evaluate<int>("document.querySelectorAll('#sample-view .prompt .tok.last').length"));
         Assert.Contains(row.Answer, browser.Evaluate<string>("document.querySelector('#sample-view .facts').textContent"));
         Assert.True(browser.Evaluate<int>("document.querySelectorAll('#sample-view svg.chart path.mean').length") >= 3, "the sample's own curves are drawn");
 

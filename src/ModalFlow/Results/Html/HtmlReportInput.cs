@@ -28,35 +28,53 @@ public sealed record HtmlRunSource(string Directory, RunManifest? Manifest, RunR
             manifest = store.Manifest;
             results = store.Results();
         }
-        return new HtmlRunSource(Path.GetFullPath(runDir), manifest, results) { Checks = CheckTables(path) };
+        return new HtmlRunSource(Path.GetFullPath(runDir), manifest, results) { Checks = StoreTables(path) };
     }
 
+    /// <summary>The store's own tables (<see cref="RunStore"/>): the page draws their rows; every other table is shown as it is.</summary>
+    private static readonly HashSet<string> KnownTables = new(["meta", "samples", "knockout", "lens", "row_errors", "merged"], StringComparer.OrdinalIgnoreCase);
+
     /// <summary>
-    /// Any table of the store whose name starts with "verification" or "self_check", read generically (every column as
-    /// text): the report shows what a run checked about itself without knowing the table's schema.
+    /// Every table of the store the page does not draw itself, read generically (every column as text, the first 500 rows):
+    /// a run's self-check ("verification…", "self_check…") and the results of experiment kinds this page does not know yet
+    /// (other measurements add their own tables) show up as tables instead of being dropped.
     /// </summary>
-    public static IReadOnlyList<ReportTable> CheckTables(string storePath)
+    public static IReadOnlyList<ReportTable> StoreTables(string storePath)
     {
+        const int MaxRows = 500;
         var tables = new List<ReportTable>();
         using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = storePath, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         db.Open();
         var names = new List<string>();
         using (var cmd = db.CreateCommand())
         {
-            cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND (name LIKE 'verification%' OR name LIKE 'self_check%') ORDER BY name";
+            cmd.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name";
             using var r = cmd.ExecuteReader();
-            while (r.Read()) names.Add(r.GetString(0));
+            while (r.Read()) if (!KnownTables.Contains(r.GetString(0))) names.Add(r.GetString(0));
         }
         foreach (var name in names)
         {
             using var cmd = db.CreateCommand();
-            cmd.CommandText = $"SELECT * FROM \"{name.Replace("\"", "\"\"", StringComparison.Ordinal)}\" LIMIT 500";
+            var quoted = "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            long total;
+            using (var count = db.CreateCommand())
+            {
+                count.CommandText = $"SELECT COUNT(*) FROM {quoted}";
+                total = (long)count.ExecuteScalar()!;
+            }
+            cmd.CommandText = $"SELECT * FROM {quoted} LIMIT {MaxRows}";
             using var r = cmd.ExecuteReader();
             var columns = Enumerable.Range(0, r.FieldCount).Select(r.GetName).ToList();
             var rows = new List<IReadOnlyList<string>>();
             while (r.Read())
                 rows.Add(Enumerable.Range(0, r.FieldCount).Select(i => r.IsDBNull(i) ? "" : Convert.ToString(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture) ?? "").ToList());
-            tables.Add(new ReportTable(name, columns, rows));
+            bool check = name.StartsWith("verification", StringComparison.OrdinalIgnoreCase) || name.StartsWith("self_check", StringComparison.OrdinalIgnoreCase);
+            var shown = total > MaxRows ? $"the first {MaxRows} of {total} rows" : $"{total} row(s)";
+            tables.Add(new ReportTable(check ? $"Self-check: {name}" : $"Results table {name}", columns, rows)
+            {
+                Note = check ? $"The run's check of itself, as stored ({shown})."
+                    : $"A table of the run store this page does not draw as curves (an experiment kind it does not know), shown as stored ({shown}).",
+            });
         }
         return tables;
     }
