@@ -188,6 +188,8 @@ public sealed class HeadlessChromium : IDisposable
         if (fullPage) args["captureBeyondViewport"] = true;
         if (fullPage)
         {
+            // From the top: a sticky header would otherwise be drawn where the viewport happened to be.
+            Evaluate("(async () => { window.scrollTo({ top: 0, behavior: 'instant' }); await new Promise(ok => requestAnimationFrame(() => requestAnimationFrame(ok))); })()");
             var metrics = Send("Page.getLayoutMetrics");
             var size = metrics["cssContentSize"] ?? metrics["contentSize"];
             args["clip"] = new JsonObject { ["x"] = 0, ["y"] = 0, ["width"] = (double)size!["width"]!, ["height"] = Math.Min(16000, (double)size["height"]!), ["scale"] = 1 };

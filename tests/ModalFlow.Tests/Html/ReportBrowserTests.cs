@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using ModalFlow.Data;
 using ModalFlow.Inference;
+using Microsoft.Data.Sqlite;
 using ModalFlow.Results;
+using ModalFlow.Results.Html;
 using ModalFlow.Tests.Cli;
 using ModalFlow.Toy;
 using ModalFlow.Vision;
@@ -201,5 +203,65 @@ public class ReportBrowserTests(DemoReportFixture demo, ITestOutputHelper output
         browser.Click("#task-filter button[data-task=\"\"]");
         Assert.Equal(all, browser.Evaluate<int>("document.querySelectorAll('#sample-rows tr').length"));
         NoErrorsNoNetwork(browser, "samples table");
+    }
+
+    [ChromiumFact]
+    public void A_Results_Table_Of_An_Unknown_Experiment_Kind_Shows_As_A_Plain_Table()
+    {
+        // A copy of one demo store with a table a later measurement might add (per-head values): the page must show it.
+        var dir = Directory.CreateTempSubdirectory("mf-html-unknown-").FullName;
+        try
+        {
+            foreach (var f in Directory.GetFiles(Path.Combine(demo.Demo, "runs", "exp1", "ChooseAttr"), RunStore.FileName + "*"))
+                File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            var rows = new List<(string Qid, int Layer, int Head, double Value)>();
+            for (int layer = 0; layer < 2; layer++)
+                for (int head = 0; head < 3; head++) rows.Add(("q" + layer, layer, head, 0.25 * head - layer));
+            using (var db = new SqliteConnection($"Data Source={Path.Combine(dir, RunStore.FileName)};Pooling=False"))
+            {
+                db.Open();
+                using var create = db.CreateCommand();
+                create.CommandText = "CREATE TABLE head_map (question_id TEXT, layer INTEGER, head INTEGER, value REAL)";
+                create.ExecuteNonQuery();
+                foreach (var r in rows)
+                {
+                    using var insert = db.CreateCommand();
+                    insert.CommandText = "INSERT INTO head_map VALUES ($q, $l, $h, $v)";
+                    insert.Parameters.AddWithValue("$q", r.Qid);
+                    insert.Parameters.AddWithValue("$l", r.Layer);
+                    insert.Parameters.AddWithValue("$h", r.Head);
+                    insert.Parameters.AddWithValue("$v", r.Value);
+                    insert.ExecuteNonQuery();
+                }
+            }
+            var written = HtmlReport.Write(Path.Combine(dir, HtmlReport.FileName), [HtmlRunSource.Read(dir)]);
+            using var browser = HeadlessChromium.Launch();
+            browser.Navigate(new Uri(written.Path).ToString());
+            WaitFor(browser, "document.body.getAttribute('data-ready') === 'true'");
+            var table = browser.Evaluate("""
+                (() => { const box = [...document.querySelectorAll('#overview .check-table')].find(b => b.querySelector('h3').textContent.includes('head_map'));
+                  if (!box) return null;
+                  return { columns: [...box.querySelectorAll('thead th')].map(t => t.textContent),
+                           rows: [...box.querySelectorAll('tbody tr')].map(tr => [...tr.children].map(td => td.textContent)) }; })()
+                """);
+            Assert.True(table is not null, "no table titled head_map in the overview");
+            Assert.Equal(["question_id", "layer", "head", "value"], table["columns"]!.AsArray().Select(n => (string)n!));
+            var shown = table["rows"]!.AsArray().Select(r => r!.AsArray().Select(n => (string)n!).ToList()).ToList();
+            Assert.Equal(rows.Count, shown.Count);
+            for (int i = 0; i < rows.Count; i++)
+            {
+                Assert.Equal(rows[i].Qid, shown[i][0]);
+                Assert.Equal(rows[i].Head, int.Parse(shown[i][2], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.Equal(rows[i].Value, double.Parse(shown[i][3], System.Globalization.CultureInfo.InvariantCulture));
+            }
+            // The run's own curves are still drawn.
+            Assert.Equal(1, browser.Evaluate<int>("document.querySelectorAll('section.task').length"));
+            NoErrorsNoNetwork(browser, "report.html with an unknown table");
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
     }
 }
