@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
 using ModalFlow.Data;
 using ModalFlow.Inference;
-using Microsoft.Data.Sqlite;
 using ModalFlow.Results;
 using ModalFlow.Results.Html;
 using ModalFlow.Tests.Cli;
