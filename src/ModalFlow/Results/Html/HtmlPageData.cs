@@ -53,6 +53,8 @@ internal sealed class PageSample
     public required string Status { get; init; }
     public string Reason { get; init; } = "";
     public string Detail { get; init; } = "";
+    /// <summary>How a used sample was measured when it was special (e.g. "nothing blocked: …" for an empty position set).</summary>
+    public string Note { get; set; } = "";
     /// <summary>The clean probability of the tracked first answer token (knockout runs store it; lens-only runs do not).</summary>
     public double? P1 { get; set; }
     /// <summary>Relative change (%) per layer, keyed "{experiment}|{subword}|{condition}".</summary>

@@ -226,6 +226,9 @@ internal static class HtmlReportData
         }
         foreach (var run in runs)
         {
+            foreach (var n in run.Results.Noted)
+                if (byKey.TryGetValue((n.Task, n.QuestionId), out var noted) && noted.Sample.Note.Length == 0)
+                    noted.Sample.Note = n.Detail.Length > 0 ? $"{n.Reason}: {n.Detail}" : n.Reason;
             foreach (var e in run.Results.Excluded)
             {
                 if (byKey.ContainsKey((e.Task, e.QuestionId))) continue;   // used by another run of the page

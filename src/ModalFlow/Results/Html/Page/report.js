@@ -411,6 +411,7 @@
         : h('span', { class: 'badge unknown', text: 'unknown' });
   }
   function statusBadge(x) {
+    if (x.status === 'used' && x.note) return h('span', { class: 'badge noted', text: 'used: ' + x.note.split(':')[0], title: x.note });
     return x.status === 'used' ? h('span', { class: 'badge ok', text: 'used' }) : h('span', { class: 'badge excluded', text: 'excluded: ' + (x.reason || '?'), title: x.detail || '' });
   }
 
@@ -625,7 +626,7 @@
       h('dt', { text: 'gold answer' }), h('dd', { text: x.answer || '–' }),
       h('dt', { text: 'clean answer' }), h('dd', null, (x.predicted || '–') + ' ', correctBadge(x)),
       h('dt', { text: 'p1' }), h('dd', { text: isNum(x.p1) ? `${fmtP(x.p1)} (clean probability of the answer's first token)` : 'not stored (lens-only run)' }),
-      h('dt', { text: 'status' }), h('dd', null, statusBadge(x), x.detail ? ' ' + x.detail : ''),
+      h('dt', { text: 'status' }), h('dd', null, statusBadge(x), x.detail ? ' ' + x.detail : x.note ? ' ' + x.note : ''),
       h('dt', { text: 'image' }), h('dd', { class: 'mono', text: x.image + (x.view ? ` · ${x.view.width}×${x.view.height} px · ${x.view.preprocessing}` : '') }));
     root.appendChild(h('div', { class: 'panel' },
       h('div', { class: 'sample-head' },
