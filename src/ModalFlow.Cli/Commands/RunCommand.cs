@@ -19,12 +19,16 @@ public static class RunCommand
         var dataDir = new Option<string>("--data-dir") { Description = "Folder with the paper's task CSVs (<prefix>_<Task>.csv)", DefaultValueFactory = _ => "datasets", HelpName = "DIR" };
         var images = new Option<string>("--images") { Description = "Folder of the images (<img_id>.jpg or <img_id>.png)", Required = true, HelpName = "DIR" };
         var experiment = CommonOptions.Choice<string>("--experiment",
-            "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones)", null!,
-            "1", "2", "3", "4", "custom");
+            "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones), " +
+            "heads (per-head maps of the --block ones: each query head knocked out alone and all heads but one; in grouped-query models the unit is a query head)", null!,
+            "1", "2", "3", "4", "custom", ExperimentDefinition.HeadsName);
         experiment.Required = true;
         var positionNames = TaskPositionResolver.Names.Concat([TaskPositionResolver.PaperRelatedName, TaskPositionResolver.PaperOtherName]).ToList();
         var blocks = CommonOptions.Blocks("Extra (or, with --experiment custom, the) blocks, repeatable, e.g. 'True Option->Last'", positionNames);
-        var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer)", 9);
+        var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer); --experiment heads: 1 unless given", 9);
+        var verify = Fraction("--verify",
+            $"Self-check: share of each sample's knockout cells recomputed with the naive engine (deterministic; at least one per run folder); 0 = off. A difference in p(answer) above {VerificationSummary.Float32Tolerance:0e0} (f32; f16 {VerificationSummary.Float16Tolerance:0e0}, bf16 {VerificationSummary.BFloat16Tolerance:0e0}) stops the run with exit 3",
+            SelfCheck.DefaultFraction);
         var limit = CommonOptions.OptionalInt("--limit", "Use only the first N valid rows of the task");
         var shard = new Option<string>("--shard") { Description = "i/n: this process's deterministic slice (every n-th row from i)", DefaultValueFactory = _ => "1/1", HelpName = "i/n" };
         shard.Validators.Add(r =>
@@ -54,7 +58,7 @@ public static class RunCommand
         var cmd = new Command("run", "Run an experiment of the paper over a task; resumable, shardable")
         {
             model, task, data, dataDir, images, experiment, blocks, window, limit, shard, subword, filter, outDir, mode, engine, maxNew, emptySets,
-            preset, forceUnlock, format, ci, sharedY, CommonOptions.Compute, CommonOptions.ModelFolder,
+            preset, verify, forceUnlock, format, ci, sharedY, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(ctx.Guard(parse, () =>
         {
@@ -73,6 +77,7 @@ public static class RunCommand
                 Engine = CommonOptions.ParseEngine(parse.GetValue(engine)!), TokenizerFile = load.TokenizerFile, Anyres = load.Anyres,
                 VisionTowerPath = load.VisionTowerPath, ForceUnlock = parse.GetValue(forceUnlock), Device = parse.GetValue(CommonOptions.Device)!,
                 MinPixels = load.MinPixels, MaxPixels = load.MaxPixels, MaxNewTokens = parse.GetValue(maxNew), EmptySets = parse.GetValue(emptySets)!,
+                Verify = parse.GetValue(verify), EngineWrapper = ctx.EngineWrapper,
             };
             o.Validate();
             var folder = ModelFolder.Read(o.Model, o.LoadOptions());
@@ -91,6 +96,8 @@ public static class RunCommand
                 ctx.Err.WriteLine($"preset paper: {s}" + (o.Window != s.Window || o.DType != s.DType || o.MaxNewTokens != s.MaxNewTokens ? "; explicit options kept where given" : ""));
                 folder = ModelFolder.Read(o.Model, o.LoadOptions());
             }
+            // Per-head maps look at one layer at a time unless a window is asked for.
+            if (o.Experiment.Kind == ExperimentKind.Heads && parse.GetResult(window) is not { Implicit: false }) o = o with { Window = 1 };
             if (o.Experiment.Blocks.Count > 0 && RunChecks.WindowNote(o.Window, folder) is { } note) ctx.Err.WriteLine(note);
             ctx.Err.WriteLine($"run: {folder.Variant}, experiment {o.Experiment.Name} ({o.Experiment.Title}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, " +
                 $"filter {o.Filter}, shard {i}/{n}, {o.DType} on {o.Device}, images {folder.Preprocessing(o.ImageMode)}, engine {o.Engine.ToString().ToLowerInvariant()} → {Path.GetFullPath(o.Out)}");
@@ -100,6 +107,13 @@ public static class RunCommand
             using var stop = StopSignal.Install(ctx.Err, ct);
             RunSummary summary;
             try { summary = ExperimentRunner.Run(o, progress.Report, stop.Token); }
+            catch (SelfCheckFailedException e)
+            {
+                progress.Finish();
+                ctx.Err.WriteLine(e.Message);
+                ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY));
+                return CliContext.ExitSelfCheckFailed;
+            }
             catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
             {
                 progress.Finish();
@@ -110,11 +124,28 @@ public static class RunCommand
             }
             progress.Finish();
             WriteSummary(ctx, summary);
-            ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY), html: true);
-            return CliContext.ExitOk;
+            // A failed check stored by an earlier session of this run folder still fails the run.
+            return ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY), html: true) is { Passed: false }
+                ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk;
         })));
         return cmd;
     }
+
+    /// <summary>A fraction option in [0, 1], checked at parse time.</summary>
+    private static Option<double> Fraction(string name, string description, double defaultValue) => new(name)
+    {
+        Description = description, DefaultValueFactory = _ => defaultValue, HelpName = "FRACTION",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) || !(v >= 0 && v <= 1))
+            {
+                r.AddError($"{name}: '{text}'; expected a fraction from 0 (off) to 1 (every cell), e.g. 0.01");
+                return 0;
+            }
+            return v;
+        },
+    };
 
     /// <summary>How far an interrupted run got, from its store (what is committed is what counts).</summary>
     private static string Interrupted(string outDir, int? total, int? atStart)
@@ -151,6 +182,13 @@ public static class RunCommand
         table.AddRow("samples used", s.Used.ToString());
         table.AddRow("samples excluded", s.Excluded + (s.ExcludedByReason.Count > 0 ? " (" + string.Join(", ", s.ExcludedByReason.Select(kv => $"{kv.Key}: {kv.Value}")) + ")" : ""));
         table.AddRow("elapsed", s.Elapsed.ToString(@"hh\:mm\:ss"));
+        if (s.Verification is { } v)
+        {
+            table.AddRow("self-check", v.MaxFraction == 0 ? "off (--verify 0)"
+                : v.NothingChecked ? "no knockout cells to recompute"
+                : $"{v.Cells} of {v.TotalCells} cells, max |Δp2| {VerificationSummary.Scientific(v.MaxAbsDeltaP2)}: {(v.Passed ? "passed" : "FAILED")}");
+            table.AddRow("self-check cost", v.Cost());
+        }
         console.Write(table);
     }
 
