@@ -116,6 +116,8 @@ public static class DemoCommand
             }
             var report = Path.Combine(dir, "report.md");
             File.WriteAllText(report, Report(modelDir, dataDir, probes, reports, dir, n, w, null));
+            var html = DemoHtml.Write(dir, probes, reports.Select(r => r.Output), "ModalFlow demo: the toy LLaVA");
+            ctx.Out.WriteLine($"    {Path.GetRelativePath(dir, html.Path)}: {html.Bytes / 1024.0:F0} KB, {html.Samples} samples, {html.DetailedSamples} with the picture the model saw");
             ctx.Out.WriteLine($"done in {sw.Elapsed:mm\\:ss}: {report}");
             return CliContext.ExitOk;
         }));
@@ -144,6 +146,7 @@ public static class DemoCommand
         var sb = new StringBuilder();
         sb.AppendLine("# ModalFlow demo: the toy LLaVA").AppendLine();
         sb.AppendLine($"Model `{modelDir}`, held-out questions `{dataDir}`.").AppendLine();
+        if (reports.Count > 0) sb.AppendLine("Explore every sample (the picture the model saw, its token grid and patch sets, the prompt's tokens, its curves): [report.html](report.html)").AppendLine();
         if (probes.Count > 0) ChecksSection(sb, probes);
         if (reports.Count > 0) sb.AppendLine($"## The paper's experiments ({perTask} questions per task, correct answers only, window {window})").AppendLine();
         foreach (var (exp, output) in reports)

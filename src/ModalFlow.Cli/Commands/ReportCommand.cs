@@ -12,9 +12,13 @@ public static class ReportCommand
         var format = Format();
         var ci = Ci();
         var sharedY = SharedY();
-        var cmd = new Command("report", "Regenerate exports (CSV, Parquet), aggregates, figures and report.md from a run store") { run, format, ci, sharedY };
+        var html = new Option<bool>("--html")
+        {
+            Description = "Also write report.html: one self-contained page (no network) with the settings, every task's curves, a table of samples and a page per sample (the picture the model saw, its token grid and patch sets, the prompt's tokens); run and demo always write it",
+        };
+        var cmd = new Command("report", "Regenerate exports (CSV, Parquet), aggregates, figures and report.md from a run store") { run, format, ci, sharedY, html };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
-            Generate(ctx, parse.GetValue(run)!, Options(parse, format, ci, sharedY)) is { Passed: false } ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk));
+            Generate(ctx, parse.GetValue(run)!, Options(parse, format, ci, sharedY), parse.GetValue(html)) is { Passed: false } ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk));
         return cmd;
     }
 
@@ -49,7 +53,8 @@ public static class ReportCommand
     /// A run made with --preset paper draws bootstrap intervals unless --ci says otherwise. Returns the store's self-check
     /// (null when none was recorded); a failed one is also said loudly on stderr, and the caller exits 3.
     /// </summary>
-    public static VerificationSummary? Generate(CliContext ctx, string runDir, ResultsOptions? options = null)
+    /// <param name="html">Also write report.html (<see cref="HtmlReportStep"/>).</param>
+    public static VerificationSummary? Generate(CliContext ctx, string runDir, ResultsOptions? options = null, bool html = false)
     {
         var path = Path.Combine(runDir, RunStore.FileName);
         if (!File.Exists(path)) throw new InputException(path, "--run", "not found; expected a run folder written by `modalflow run`");
@@ -72,6 +77,7 @@ public static class ReportCommand
         }
         ctx.Err.WriteLine($"report: {results.Knockout.Count} knockout rows, {results.Lens.Count} lens rows → {output.Tables.Count} tables, " +
             $"{output.Figures.Count} figures, {Path.GetFullPath(output.Report)}");
+        if (html) HtmlReportStep.Write(ctx, runDir, output, options);
         if (results.Verification is { } v)
             ctx.Err.WriteLine(v.Passed ? v.Describe() : $"SELF-CHECK FAILED in {Path.GetFullPath(runDir)}: {v.Describe()}. Do not trust its knockout numbers.");
         return results.Verification;

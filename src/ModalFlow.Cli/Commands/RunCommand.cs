@@ -135,7 +135,7 @@ public static class RunCommand
             progress.Finish();
             WriteSummary(ctx, summary);
             // A failed check stored by an earlier session of this run folder still fails the run.
-            return ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY)) is { Passed: false }
+            return ReportCommand.Generate(ctx, o.Out, ReportCommand.Options(parse, format, ci, sharedY), html: true) is { Passed: false }
                 ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk;
         })));
         return cmd;

@@ -57,6 +57,12 @@ public abstract class ModelFolder
     /// <summary>Experiment 3's object patches under this folder's preprocessing (the paper's exact-red rule).</summary>
     public abstract IObjectPatchMapper PatchMapper(ImageMode? mode = null);
 
+    /// <summary>
+    /// What the vision tower saw of <paramref name="image"/> under this folder's preprocessing (the crops as 8-bit
+    /// pictures) and which pixels each image token covers: for reports and checks, no weights needed.
+    /// </summary>
+    public abstract ModelView View(RgbImage image, ImageMode? mode = null);
+
     /// <summary>What identifies the weights a run used (folder files, plus e.g. an original LLaVA's CLIP folder).</summary>
     public abstract string Fingerprint();
 

@@ -80,6 +80,8 @@ public sealed class LlavaModelFolder : ModelFolder
         ? ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic, Pinpoints, PatchGrid.FromVision(Config.Vision))
         : new ObjectPatchMapper(ImagePreprocessor(ResolveImageMode(mode)), PatchGrid.FromVision(Config.Vision));
 
+    public override ModelView View(RgbImage image, ImageMode? mode = null) => LlavaModelView.Of(this, image, mode);
+
     /// <summary>The folder's fingerprint and, for an original checkpoint whose CLIP tower lives in its own folder, the tower's too.</summary>
     public override string Fingerprint()
     {

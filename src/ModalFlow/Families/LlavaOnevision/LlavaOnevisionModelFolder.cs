@@ -55,6 +55,12 @@ public sealed class LlavaOnevisionModelFolder : ModelFolder
         return LlavaOnevisionPatchMapper.ForModel(Config);
     }
 
+    public override ModelView View(RgbImage image, ImageMode? mode = null)
+    {
+        Preprocessing(mode);
+        return LlavaOnevisionModelView.Of(Config, image);
+    }
+
     public override string Fingerprint() => Checkpoints.Fingerprint.OfCheckpoint(Directory);
 
     public override IReadOnlyList<KeyValuePair<string, string>> Describe()

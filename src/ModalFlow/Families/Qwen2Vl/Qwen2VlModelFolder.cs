@@ -54,6 +54,12 @@ public sealed class Qwen2VlModelFolder : ModelFolder
         return new Qwen2VlPatchMapper(Processor);
     }
 
+    public override ModelView View(RgbImage image, ImageMode? mode = null)
+    {
+        Preprocessing(mode);
+        return Qwen2VlModelView.Of(Processor, image, Directory);
+    }
+
     public override string Fingerprint() => Checkpoints.Fingerprint.OfCheckpoint(Directory);
 
     public override IReadOnlyList<KeyValuePair<string, string>> Describe()
