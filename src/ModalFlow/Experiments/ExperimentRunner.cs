@@ -171,8 +171,12 @@ public static class ExperimentRunner
         CodeVersion = CodeVersion.Current,
     };
 
-    private static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
-        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine)
+    /// <summary>
+    /// One sample, as `run` does it, committed to <paramref name="store"/>; <paramref name="clock"/> (the cost planner's)
+    /// is told when each phase ends.
+    /// </summary>
+    internal static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SamplePhaseClock? clock = null)
     {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
@@ -182,12 +186,15 @@ public static class ExperimentRunner
         PreparedInput input;
         try { input = PreparedInput.Create(m, imagePath, row.Question, o.ImageMode); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
+        clock?.End(SamplePhase.Prepare);
         using (input)
         {
             // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
             // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
             using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
+            clock?.End(SamplePhase.Clean);
             var prediction = Predictor.Predict(m, input, clean, o.MaxNewTokens);
+            clock?.End(SamplePhase.Answer);
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
             {
@@ -200,6 +207,7 @@ public static class ExperimentRunner
             // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
             // new last position (a second clean pass over the longer sequence).
             using var final = o.Subword == "final" && answerTokens.Count > 1 ? FinalSubwordRun(m, input, answerTokens) : null;
+            clock?.End(SamplePhase.Clean);
             var run = final ?? clean;
             int last = (int)run.SeqLen - 1;
             long target = run.TargetTokenId;
@@ -224,7 +232,9 @@ public static class ExperimentRunner
 
             var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, engine, blocks, Resolve);
             var measured = Measurements.For(o.Experiment.Kind)(sample);
+            clock?.End(SamplePhase.Measure);
             store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens);
+            clock?.End(SamplePhase.Commit);
         }
     }
 

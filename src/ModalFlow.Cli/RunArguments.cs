@@ -1,0 +1,133 @@
+using System.CommandLine;
+using ModalFlow.Data;
+using ModalFlow.Experiments;
+using ModalFlow.Inference;
+
+namespace ModalFlow.Cli;
+
+/// <summary>
+/// The options of `run`, made once per verb and read into <see cref="RunOptions"/> by one method: `run` and `plan` both
+/// take this group, so what `plan` projects is what `run` would do with the same command line (the two cannot drift).
+/// </summary>
+public sealed class RunArguments
+{
+    public Option<string> Model { get; } = CommonOptions.Model();
+    public Option<string?> Task { get; } = new("--task") { Description = "Task name: ChooseAttr, ChooseCat, ChooseRel, CompareAttr, LogicalObj, QueryAttr (found in --data-dir)", HelpName = "NAME" };
+    public Option<string?> Data { get; } = new("--data") { Description = "A task CSV file (instead of --task)", HelpName = "CSV" };
+    public Option<string> DataDir { get; } = new("--data-dir") { Description = "Folder with the paper's task CSVs (<prefix>_<Task>.csv)", DefaultValueFactory = _ => "datasets", HelpName = "DIR" };
+    public Option<string> Images { get; } = new("--images") { Description = "Folder of the images (<img_id>.jpg or <img_id>.png)", Required = true, HelpName = "DIR" };
+    public Option<string> Experiment { get; } = ExperimentOption();
+    public Option<string[]> Blocks { get; } = CommonOptions.Blocks("Extra (or, with --experiment custom, the) blocks, repeatable, e.g. 'True Option->Last'",
+        [.. TaskPositionResolver.Names, TaskPositionResolver.PaperRelatedName, TaskPositionResolver.PaperOtherName]);
+    public Option<int> Window { get; } = CommonOptions.Int("--window", "Window size k (layers around each centre layer)", 9);
+    public Option<int?> Limit { get; } = CommonOptions.OptionalInt("--limit", "Use only the first N valid rows of the task");
+    public Option<string> Shard { get; } = ShardOption();
+    public Option<string> Subword { get; } = CommonOptions.Choice("--subword", "first (paper main text) or final sub-word of the answer", "first", "first", "final");
+    public Option<string> Filter { get; } = CommonOptions.Choice("--filter", "correct: keep samples whose clean answer equals the gold one (the paper); none: keep all", "correct", "correct", "none");
+    public Option<string> Out { get; }
+    public Option<bool> ForceUnlock { get; } = new("--force-unlock")
+    {
+        Description = "Take over the run folder even though its lock (run.lock) names a process on another host that cannot be checked from here; only when that process is gone",
+    };
+    public Option<string> ImageMode { get; } = CommonOptions.ImageMode();
+    public Option<string> Engine { get; } = CommonOptions.Engine();
+    public Option<int> MaxNewTokens { get; } = CommonOptions.Int("--max-new-tokens", "Greedy answer length limit for the correctness filter (the paper: 128)", 32);
+    public Option<string> EmptySets { get; } = CommonOptions.Choice("--empty-sets",
+        "keep: a knockout whose position set is empty (e.g. Exp 3 with a box covering the whole image) blocks nothing, p2 = p1 (the paper); exclude: skip such samples",
+        "keep", "keep", "exclude");
+    public Option<string?> Preset { get; } = CommonOptions.Choice<string?>("--preset",
+        "paper: the paper's settings for a recognised model (by config geometry): window 7 (13b: 9), 128 new tokens, f16, pad / LLaVA-NeXT anyres, bootstrap CIs; explicit options win",
+        null, PaperPreset.Name);
+    public Option<string> Format { get; } = Commands.ReportCommand.Format();
+    public Option<string?> Ci { get; } = Commands.ReportCommand.Ci();
+    public Option<bool> SharedY { get; } = Commands.ReportCommand.SharedY();
+
+    /// <param name="outDescription">What --out is to the verb.</param>
+    /// <param name="outRequired">`run` needs a folder to write; `plan` only reads one (samples already done) when given.</param>
+    public RunArguments(string outDescription, bool outRequired = true)
+    {
+        Out = new Option<string>("--out") { Description = outDescription, HelpName = "DIR", Required = outRequired };
+    }
+
+    /// <summary>Every option of the group, in the order help lists them (the shared compute and model-folder groups last).</summary>
+    public IEnumerable<Option> All =>
+    [
+        Model, Task, Data, DataDir, Images, Experiment, Blocks, Window, Limit, Shard, Subword, Filter, Out, ImageMode, Engine, MaxNewTokens, EmptySets,
+        Preset, ForceUnlock, Format, Ci, SharedY, .. CommonOptions.Compute, .. CommonOptions.ModelFolder,
+    ];
+
+    /// <summary>
+    /// The run a command line asks for, validated, with <c>--preset paper</c> applied (explicit options win; what it chose
+    /// goes to <paramref name="err"/>), and the model folder read with the final settings.
+    /// </summary>
+    public (RunOptions Options, ModelFolder Folder) Read(ParseResult parse, TextWriter err)
+    {
+        var (i, n) = ParseShard(parse.GetValue(Shard)!);
+        var t = parse.GetValue(Task);
+        var d = parse.GetValue(Data);
+        if ((t is null) == (d is null)) throw new InputException(null, "--task/--data", "give exactly one: a task name or a CSV file");
+        if (t is not null) RunChecks.Task(t, parse.GetValue(DataDir)!);
+        var load = CommonOptions.Load(parse);
+        var o = new RunOptions
+        {
+            Model = parse.GetValue(Model)!, Task = d ?? t!, DataFolder = parse.GetValue(DataDir), Images = parse.GetValue(Images)!,
+            Experiment = ExperimentDefinition.Parse(parse.GetValue(Experiment)!, parse.GetValue(Blocks)), Out = parse.GetValue(Out) ?? "",
+            Window = parse.GetValue(Window), Limit = parse.GetValue(Limit), ShardIndex = i, ShardCount = n, Subword = parse.GetValue(Subword)!,
+            Filter = parse.GetValue(Filter)!, DType = parse.GetValue(CommonOptions.DType)!, ImageMode = CommonOptions.ParseImageMode(parse.GetValue(ImageMode)!),
+            Engine = CommonOptions.ParseEngine(parse.GetValue(Engine)!), TokenizerFile = load.TokenizerFile, Anyres = load.Anyres,
+            VisionTowerPath = load.VisionTowerPath, ForceUnlock = parse.GetValue(ForceUnlock), Device = parse.GetValue(CommonOptions.Device)!,
+            MinPixels = load.MinPixels, MaxPixels = load.MaxPixels, MaxNewTokens = parse.GetValue(MaxNewTokens), EmptySets = parse.GetValue(EmptySets)!,
+        };
+        o.Validate();
+        var folder = ModelFolder.Read(o.Model, o.LoadOptions());
+        if (parse.GetValue(Preset) == PaperPreset.Name)
+        {
+            var s = PaperPreset.For(folder);
+            bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+            o = PaperPreset.Apply(o, s) with
+            {
+                Window = Given(Window) ? o.Window : s.Window,
+                MaxNewTokens = Given(MaxNewTokens) ? o.MaxNewTokens : s.MaxNewTokens,
+                DType = Given(CommonOptions.DType) ? o.DType : s.DType,
+                ImageMode = Given(ImageMode) ? o.ImageMode : s.ImageMode,
+                Anyres = Given(CommonOptions.AnyresMode) ? o.Anyres : s.Anyres,
+            };
+            err.WriteLine($"preset paper: {s}" + (o.Window != s.Window || o.DType != s.DType || o.MaxNewTokens != s.MaxNewTokens ? "; explicit options kept where given" : ""));
+            folder = ModelFolder.Read(o.Model, o.LoadOptions());
+        }
+        return (o, folder);
+    }
+
+    /// <summary>The results settings the command line asks for (null: the run's own defaults).</summary>
+    public Results.ResultsOptions? ResultsOptions(ParseResult parse) => Commands.ReportCommand.Options(parse, Format, Ci, SharedY);
+
+    public static (int Index, int Count) ParseShard(string s) =>
+        TryParseShard(s) ?? throw new InputException(null, "--shard", $"'{s}'; expected i/n with 1 <= i <= n, e.g. 3/8");
+
+    private static (int Index, int Count)? TryParseShard(string s)
+    {
+        var parts = s.Split('/');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int i) && int.TryParse(parts[1], out int n) && n >= 1 && i >= 1 && i <= n) return (i, n);
+        return null;
+    }
+
+    private static Option<string> ExperimentOption()
+    {
+        var o = CommonOptions.Choice<string>("--experiment",
+            "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones)", null!,
+            "1", "2", "3", "4", "custom");
+        o.Required = true;
+        return o;
+    }
+
+    private static Option<string> ShardOption()
+    {
+        var o = new Option<string>("--shard") { Description = "i/n: this process's deterministic slice (every n-th row from i)", DefaultValueFactory = _ => "1/1", HelpName = "i/n" };
+        o.Validators.Add(r =>
+        {
+            foreach (var t in r.Tokens)
+                if (TryParseShard(t.Value) is null) r.AddError($"--shard: '{t.Value}'; expected i/n with 1 <= i <= n, e.g. 3/8");
+        });
+        return o;
+    }
+}
