@@ -226,14 +226,14 @@ public static class ExperimentRunner
             var empty = sets.Where(kv => kv.Value.Count == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
             if (empty.Count > 0 && o.EmptySets == "exclude")
             {
-                Exclude("empty position set", $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
+                Exclude(ExcludedSample.EmptyPositionSetReason, $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
                 return;
             }
 
             var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, engine, blocks, Resolve);
             var measured = Measurements.For(o.Experiment.Kind)(sample);
             clock?.End(SamplePhase.Measure);
-            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens);
+            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null);
             clock?.End(SamplePhase.Commit);
         }
     }

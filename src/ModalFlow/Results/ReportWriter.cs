@@ -138,12 +138,25 @@ public static class ReportWriter
                 sb.Append(CultureInfo.InvariantCulture, $"| {Cell(g.Key)} | {g.Count()} |\n");
             sb.Append('\n');
         }
+        EmptySets(sb, run);
         sb.Append(CultureInfo.InvariantCulture, $"Malformed input rows: {run.Malformed.Count}{(run.Malformed.Count > 0 ? $" (all in {Exporter.MalformedFileName})" : "")}.\n");
         foreach (var m in run.Malformed.Take(10))
             sb.Append(CultureInfo.InvariantCulture, $"- `{Path.GetFileName(m.File)}` line {m.Line}: {m.Problem}\n");
         if (run.Malformed.Count > 10) sb.Append(CultureInfo.InvariantCulture, $"- … and {run.Malformed.Count - 10} more\n");
         int nonFinite = Aggregator.CountNonFinite(run.Knockout);
         sb.Append(CultureInfo.InvariantCulture, $"\nKnockout rows: {run.Knockout.Count}; lens rows: {run.Lens.Count}; relative changes that were not finite (left out of the means): {nonFinite}.\n\n");
+    }
+
+    /// <summary>Samples with an empty position set, both kinds: kept with nothing blocked (the paper's choice) and excluded.</summary>
+    private static void EmptySets(StringBuilder sb, RunResults run)
+    {
+        int kept = run.Noted.Count(n => n.Reason == SampleNote.NothingBlockedReason);
+        int excluded = run.Excluded.Count(e => e.Reason == ExcludedSample.EmptyPositionSetReason);
+        if (kept + excluded == 0) return;
+        sb.Append(CultureInfo.InvariantCulture, $"Samples with an empty position set: {kept} kept with nothing blocked (their knockouts involving the empty set give p2 = p1, as in the paper's code), {excluded} excluded.\n");
+        foreach (var g in run.Noted.Where(n => n.Reason == SampleNote.NothingBlockedReason).GroupBy(n => n.Detail).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal))
+            sb.Append(CultureInfo.InvariantCulture, $"- kept, {g.Key}: {g.Count()}\n");
+        sb.Append('\n');
     }
 
     private static void Knockout(StringBuilder sb, IReadOnlyList<LayerAggregate> aggregates, CiOptions ci)

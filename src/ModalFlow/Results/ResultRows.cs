@@ -42,7 +42,25 @@ public sealed record LensRow(
     double ProbNorm);
 
 /// <summary>A sample the run skipped (wrong clean answer with --filter correct, missing image, …), kept for the summary.</summary>
-public sealed record ExcludedSample(string Task, string QuestionId, string Reason, string Detail);
+public sealed record ExcludedSample(string Task, string QuestionId, string Reason, string Detail)
+{
+    /// <summary>Reason of a sample excluded because a position set was empty (<c>--empty-sets exclude</c>).</summary>
+    public const string EmptyPositionSetReason = "empty position set";
+}
+
+/// <summary>How a finished (used) sample was measured when that differs from the ordinary case.</summary>
+public sealed record SampleNote(string Reason, string Detail)
+{
+    /// <summary>Reason of a sample kept although a position set was empty: its knockouts block nothing (p2 = p1).</summary>
+    public const string NothingBlockedReason = "nothing blocked";
+
+    /// <summary>The paper's choice for an empty position set: keep the sample; knockouts involving the set block nothing.</summary>
+    public static SampleNote NothingBlocked(IEnumerable<string> emptySets) =>
+        new(NothingBlockedReason, $"{string.Join(", ", emptySets)} empty: knockouts involving it block nothing (p2 = p1)");
+}
+
+/// <summary>A used sample with its <see cref="SampleNote"/>.</summary>
+public sealed record NotedSample(string Task, string QuestionId, string Reason, string Detail);
 
 /// <summary>Per task × experiment × condition × layer: mean of the relative change with its standard error and 95% CI.</summary>
 public sealed record LayerAggregate(

@@ -17,6 +17,9 @@ public sealed record RunResults(
 
     /// <summary>The run's settings as stored (null for results not read from a run store): the report lists them.</summary>
     public RunManifest? Manifest { get; init; }
+
+    /// <summary>Used samples measured in a special way (e.g. kept with an empty position set: nothing blocked).</summary>
+    public IReadOnlyList<NotedSample> Noted { get; init; } = [];
 }
 
 /// <summary>A merge made with shards missing (<c>modalflow merge --allow-partial</c>).</summary>

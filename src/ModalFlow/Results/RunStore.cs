@@ -121,11 +121,14 @@ public sealed class RunStore : IDisposable
         return set;
     }
 
-    /// <summary>Writes a finished sample atomically: its knockout and lens rows and its "done" mark.</summary>
-    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens)
+    /// <summary>
+    /// Writes a finished sample atomically: its knockout and lens rows and its "done" mark, with an optional note on
+    /// how it was measured (e.g. <see cref="SampleNote.NothingBlocked"/>: an empty position set, kept as the paper does).
+    /// </summary>
+    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens, SampleNote? note = null)
     {
         using var tx = _db.BeginTransaction();
-        InsertSample(tx, task, questionId, "done", null, null);
+        InsertSample(tx, task, questionId, "done", note?.Reason, note?.Detail);
         foreach (var row in rows) InsertKnockout(tx, row);
         foreach (var row in lens) InsertLens(tx, row);
         tx.Commit();
@@ -186,6 +189,16 @@ public sealed class RunStore : IDisposable
         return list;
     }
 
+    /// <summary>Finished samples that carry a note (e.g. kept with nothing blocked), in task/question order.</summary>
+    public IReadOnlyList<NotedSample> NotedSamples()
+    {
+        var list = new List<NotedSample>();
+        using var cmd = Command("SELECT task, question_id, reason, detail FROM samples WHERE status = 'done' AND reason IS NOT NULL ORDER BY task, question_id");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(new NotedSample(r.GetString(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? "" : r.GetString(3)));
+        return list;
+    }
+
     public IReadOnlyList<(string File, int Line, string Field, string Message)> RowErrors()
     {
         var list = new List<(string, int, string, string)>();
@@ -201,6 +214,7 @@ public sealed class RunStore : IDisposable
     {
         Partial = PartialMerge(),
         Manifest = Manifest,
+        Noted = NotedSamples(),
     };
 
     /// <summary>

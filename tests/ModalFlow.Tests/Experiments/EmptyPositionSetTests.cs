@@ -68,7 +68,12 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
             Assert.All(other, r => Assert.True(r.NewScore == r.BaseScore && r.RelativeDiff == 0, $"layer {r.Layer}: {r.NewScore:R} vs {r.BaseScore:R}"));
             // The related set is not empty: its knockouts really ran.
             Assert.Contains(rows, r => r.BlockDesc.StartsWith(ObjectPatchSets.RelatedName, StringComparison.Ordinal) && r.NewScore != r.BaseScore);
+            // Recorded as such: the kept sample carries a "nothing blocked" note naming the empty set; the other has none.
+            var note = Assert.Single(store.NotedSamples());
+            Assert.Equal((empty.QuestionId, SampleNote.NothingBlockedReason), (note.QuestionId, note.Reason));
+            Assert.Contains(ObjectPatchSets.OtherName, note.Detail);
         }
+        Assert.Contains("1 kept with nothing blocked", Report("keep"));
 
         ExperimentRunner.Run(Options("exclude", "exclude"));
         using (var store = RunStore.Open(Path.Combine(_tmp.FullName, "exclude", RunStore.FileName)))
@@ -77,7 +82,17 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
             var e = Assert.Single(store.Excluded());
             Assert.Equal((empty.QuestionId, "empty position set"), (e.QuestionId, e.Reason));
             Assert.Contains(ObjectPatchSets.OtherName, e.Detail);
+            Assert.Empty(store.NotedSamples());
         }
+        Assert.Contains("0 kept with nothing blocked", Report("exclude"));
+    }
+
+    /// <summary>The report of a finished run folder, written as <c>modalflow report</c> writes it (no figures).</summary>
+    private string Report(string outDir)
+    {
+        var dir = Path.Combine(_tmp.FullName, outDir);
+        using var store = RunStore.Open(Path.Combine(dir, RunStore.FileName));
+        return File.ReadAllText(ResultsPipeline.Run(dir, store.Results(), figures: false).Report);
     }
 
     [SharedFact]

@@ -11,8 +11,8 @@ namespace ModalFlow.Tests.Models;
 /// <summary>
 /// The paper's precision: every fixture family loaded in float16 (weights converted once; softmax, RMSNorm statistics and
 /// the lens in float32) keeps the clean top-1 of float32 wherever float32's top two are more than 0.005 apart in
-/// probability (transformers' goldens, case.json top10_probs; one case has them 0.0011 apart and may flip), and its p1 /
-/// knockout p2 stay close to float32's.
+/// probability (transformers' goldens, case.json top10_probs; one case has them 0.0011 apart and may flip) on every case,
+/// and its p1 and knockout p2 (first case: Image→Question and Question→Last over every layer) stay close to float32's.
 /// </summary>
 public sealed class Float16Tests(ITestOutputHelper log)
 {
@@ -39,6 +39,7 @@ public sealed class Float16Tests(ITestOutputHelper log)
         Assert.Equal(ScalarType.Float16, f16.Decoder.DType);
         double worstP1 = 0, worstP2 = 0, worstRel = 0;
         int knockouts = 0, top1Kept = 0;
+        bool first = true;
         foreach (var id in FixtureCase.CaseIds(model))
         {
             var c = FixtureCase.Load(model, id);
@@ -52,7 +53,10 @@ public sealed class Float16Tests(ITestOutputHelper log)
             Assert.True(ca.Top1Id == cb.Top1Id || margin < 0.005, $"{c}: f16 top-1 {cb.Top1Id} (p {cb.P1:F4}) vs f32 {ca.Top1Id} (p {ca.P1:F4}), margin {margin:F4}");
             Assert.True(double.IsFinite(cb.LogP1) && cb.LastLogits.isfinite().all().item<bool>(), $"{c}: non-finite f16 logits");
             worstP1 = Math.Max(worstP1, Math.Abs(ca.P1 - cb.P1));
-            var blocks = new[] { "Image->Question", "Question->Last", "Image->Last", "Last->Last" }.Select(BlockDescriptor.Parse).ToList();
+            // Knockouts in f16 are slow on CPU (no fast half kernels): one case per model sweeps them (every layer).
+            if (!first) continue;
+            first = false;
+            var blocks = new[] { "Image->Question", "Question->Last" }.Select(BlockDescriptor.Parse).ToList();
             var sa = Tracer.Sweep(ca, a.Layout, blocks, 3, KnockoutEngine.Create(KnockoutEngineKind.Fast));
             var sb = Tracer.Sweep(cb, b.Layout, blocks, 3, KnockoutEngine.Create(KnockoutEngineKind.Fast));
             foreach (var (x, y) in sa.SelectMany(s => s.Layers).Zip(sb.SelectMany(s => s.Layers)))
