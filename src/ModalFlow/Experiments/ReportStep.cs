@@ -25,11 +25,11 @@ public sealed record ReportStep(double ColdSeconds, double SecondsPerSample, int
         double Time(string name, int copies)
         {
             // Distinct question ids per copy: the aggregator refuses a sample counted twice in one group.
-            var results = new RunResults(
-                [.. Enumerable.Range(0, copies).SelectMany(k => knockout.Select(r => r with { QuestionId = $"{r.QuestionId}~{k}" }))],
-                [.. Enumerable.Range(0, copies).SelectMany(k => lens.Select(r => r with { QuestionId = $"{r.QuestionId}~{k}" }))],
-                rows.Excluded, rows.Malformed)
-            { Manifest = rows.Manifest };
+            var results = rows with
+            {
+                Knockout = [.. Enumerable.Range(0, copies).SelectMany(k => knockout.Select(r => r with { QuestionId = $"{r.QuestionId}~{k}" }))],
+                Lens = [.. Enumerable.Range(0, copies).SelectMany(k => lens.Select(r => r with { QuestionId = $"{r.QuestionId}~{k}" }))],
+            };
             var dir = Path.Combine(scratch, "report-" + name);
             Directory.CreateDirectory(dir);
             var sw = Stopwatch.StartNew();
