@@ -37,9 +37,13 @@ public static class Cli
     /// Parses and runs. A parse error (unknown option or command, missing or malformed value) is reported on stderr with
     /// exit 2 and nothing on stdout; help goes to stdout with exit 0.
     /// </summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default)
+    public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct = default) =>
+        RunAsync(args, new CliContext(stdout, stderr) { Args = args }, ct);
+
+    /// <summary>Runs with a prepared context (tests: <see cref="CliContext.EngineWrapper"/>).</summary>
+    internal static async Task<int> RunAsync(string[] args, CliContext ctx, CancellationToken ct = default)
     {
-        var ctx = new CliContext(stdout, stderr) { Args = args };
+        var (stdout, stderr) = (ctx.Out, ctx.Err);
         var parsed = Build(ctx).Parse(args);
         if (parsed.Errors.Count > 0) return ParseErrors.Report(parsed, stderr);
         // No termination timeout: System.CommandLine would otherwise kill a run 2 s after Ctrl-C, mid-sample; `run`

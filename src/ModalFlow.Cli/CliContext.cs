@@ -10,11 +10,17 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr)
 {
     public const int ExitOk = 0, ExitError = 1, ExitBadInput = 2, ExitCancelled = 130;
 
+    /// <summary>A run's self-check found a knockout the naive engine disagrees with (run, report and merge of such a store).</summary>
+    public const int ExitSelfCheckFailed = 3;
+
     public TextWriter Out { get; } = stdout;
     public TextWriter Err { get; } = stderr;
 
     /// <summary>The arguments this command was started with (to print the command that resumes a run).</summary>
     public IReadOnlyList<string> Args { get; init; } = [];
+
+    /// <summary>Test seam: wraps the knockout engine of `run` (a deliberately wrong engine proves the self-check catches it).</summary>
+    internal Func<ModalFlow.Tracing.IKnockoutEngine, ModalFlow.Tracing.IKnockoutEngine>? EngineWrapper { get; init; }
 
     /// <summary>The command line as a shell would take it back: <c>modalflow run --model … </c>.</summary>
     public string CommandLine => string.Join(' ', Args.Prepend(Cli.Name).Select(ShellQuote));

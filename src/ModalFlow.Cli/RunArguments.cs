@@ -2,6 +2,7 @@ using System.CommandLine;
 using ModalFlow.Data;
 using ModalFlow.Experiments;
 using ModalFlow.Inference;
+using ModalFlow.Results;
 
 namespace ModalFlow.Cli;
 
@@ -17,9 +18,12 @@ public sealed class RunArguments
     public Option<string> DataDir { get; } = new("--data-dir") { Description = "Folder with the paper's task CSVs (<prefix>_<Task>.csv)", DefaultValueFactory = _ => "datasets", HelpName = "DIR" };
     public Option<string> Images { get; } = new("--images") { Description = "Folder of the images (<img_id>.jpg or <img_id>.png)", Required = true, HelpName = "DIR" };
     public Option<string> Experiment { get; } = ExperimentOption();
+    public Option<double> Verify { get; } = Fraction("--verify",
+        $"Self-check: share of each sample's knockout cells recomputed with the naive engine (deterministic; at least one per run folder); 0 = off. A difference in p(answer) above {VerificationSummary.Float32Tolerance:0e0} (f32; f16 {VerificationSummary.Float16Tolerance:0e0}, bf16 {VerificationSummary.BFloat16Tolerance:0e0}) stops the run with exit 3",
+        SelfCheck.DefaultFraction);
     public Option<string[]> Blocks { get; } = CommonOptions.Blocks("Extra (or, with --experiment custom, the) blocks, repeatable, e.g. 'True Option->Last'",
         [.. TaskPositionResolver.Names, TaskPositionResolver.PaperRelatedName, TaskPositionResolver.PaperOtherName]);
-    public Option<int> Window { get; } = CommonOptions.Int("--window", "Window size k (layers around each centre layer)", 9);
+    public Option<int> Window { get; } = CommonOptions.Int("--window", "Window size k (layers around each centre layer); --experiment heads: 1 unless given", 9);
     public Option<int?> Limit { get; } = CommonOptions.OptionalInt("--limit", "Use only the first N valid rows of the task");
     public Option<string> Shard { get; } = ShardOption();
     public Option<string> Subword { get; } = CommonOptions.Choice("--subword", "first (paper main text) or final sub-word of the answer", "first", "first", "final");
@@ -53,14 +57,15 @@ public sealed class RunArguments
     public IEnumerable<Option> All =>
     [
         Model, Task, Data, DataDir, Images, Experiment, Blocks, Window, Limit, Shard, Subword, Filter, Out, ImageMode, Engine, MaxNewTokens, EmptySets,
-        Preset, ForceUnlock, Format, Ci, SharedY, .. CommonOptions.Compute, .. CommonOptions.ModelFolder,
+        Preset, Verify, ForceUnlock, Format, Ci, SharedY, .. CommonOptions.Compute, .. CommonOptions.ModelFolder,
     ];
 
     /// <summary>
     /// The run a command line asks for, validated, with <c>--preset paper</c> applied (explicit options win; what it chose
     /// goes to <paramref name="err"/>), and the model folder read with the final settings.
     /// </summary>
-    public (RunOptions Options, ModelFolder Folder) Read(ParseResult parse, TextWriter err)
+    /// <param name="engineWrapper">Tests only: wraps the run's knockout engine (CliContext.EngineWrapper).</param>
+    public (RunOptions Options, ModelFolder Folder) Read(ParseResult parse, TextWriter err, Func<ModalFlow.Tracing.IKnockoutEngine, ModalFlow.Tracing.IKnockoutEngine>? engineWrapper = null)
     {
         var (i, n) = ParseShard(parse.GetValue(Shard)!);
         var t = parse.GetValue(Task);
@@ -77,6 +82,7 @@ public sealed class RunArguments
             Engine = CommonOptions.ParseEngine(parse.GetValue(Engine)!), TokenizerFile = load.TokenizerFile, Anyres = load.Anyres,
             VisionTowerPath = load.VisionTowerPath, ForceUnlock = parse.GetValue(ForceUnlock), Device = parse.GetValue(CommonOptions.Device)!,
             MinPixels = load.MinPixels, MaxPixels = load.MaxPixels, MaxNewTokens = parse.GetValue(MaxNewTokens), EmptySets = parse.GetValue(EmptySets)!,
+            Verify = parse.GetValue(Verify), EngineWrapper = engineWrapper,
         };
         o.Validate();
         var folder = ModelFolder.Read(o.Model, o.LoadOptions());
@@ -95,6 +101,8 @@ public sealed class RunArguments
             err.WriteLine($"preset paper: {s}" + (o.Window != s.Window || o.DType != s.DType || o.MaxNewTokens != s.MaxNewTokens ? "; explicit options kept where given" : ""));
             folder = ModelFolder.Read(o.Model, o.LoadOptions());
         }
+        // Per-head maps look at one layer at a time unless a window is asked for.
+        if (o.Experiment.Kind == ExperimentKind.Heads && parse.GetResult(Window) is not { Implicit: false }) o = o with { Window = 1 };
         return (o, folder);
     }
 
@@ -114,11 +122,27 @@ public sealed class RunArguments
     private static Option<string> ExperimentOption()
     {
         var o = CommonOptions.Choice<string>("--experiment",
-            "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones)", null!,
-            "1", "2", "3", "4", "custom");
+            "1 (Image/Question/Last->Last), 2 (Image->Question), 3 (object patches->Question), 4 (logit lens), custom (only the --block ones), " +
+            "heads (per-head maps of the --block ones: each query head knocked out alone and all heads but one; in grouped-query models the unit is a query head)", null!,
+            "1", "2", "3", "4", "custom", ExperimentDefinition.HeadsName);
         o.Required = true;
         return o;
     }
+
+    private static Option<double> Fraction(string name, string description, double defaultValue) => new(name)
+    {
+        Description = description, DefaultValueFactory = _ => defaultValue, HelpName = "FRACTION",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
+            if (!double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) || !(v >= 0 && v <= 1))
+            {
+                r.AddError($"{name}: '{text}'; expected a fraction from 0 (off) to 1 (every cell), e.g. 0.01");
+                return 0;
+            }
+            return v;
+        },
+    };
 
     private static Option<string> ShardOption()
     {

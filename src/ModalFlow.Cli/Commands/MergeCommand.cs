@@ -68,8 +68,7 @@ public static class MergeCommand
             ctx.Out.WriteLine(missing.Count == 0
                 ? $"all {count} shards merged into {target}"
                 : $"{mergedAfter} of {count} shards merged into {target}; still missing: {string.Join(", ", missing)} (partial: the report says so)");
-            ReportCommand.Generate(ctx, target);
-            return CliContext.ExitOk;
+            return ReportCommand.Generate(ctx, target) is { Passed: false } ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk;
         }));
         return cmd;
     }

@@ -14,10 +14,7 @@ public static class ReportCommand
         var sharedY = SharedY();
         var cmd = new Command("report", "Regenerate exports (CSV, Parquet), aggregates, figures and report.md from a run store") { run, format, ci, sharedY };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
-        {
-            Generate(ctx, parse.GetValue(run)!, Options(parse, format, ci, sharedY));
-            return CliContext.ExitOk;
-        }));
+            Generate(ctx, parse.GetValue(run)!, Options(parse, format, ci, sharedY)) is { Passed: false } ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk));
         return cmd;
     }
 
@@ -49,9 +46,10 @@ public static class ReportCommand
 
     /// <summary>
     /// Exports, figures and report.md from the store; a partial merge's report opens with the notice of what is missing.
-    /// A run made with --preset paper draws bootstrap intervals unless --ci says otherwise.
+    /// A run made with --preset paper draws bootstrap intervals unless --ci says otherwise. Returns the store's self-check
+    /// (null when none was recorded); a failed one is also said loudly on stderr, and the caller exits 3.
     /// </summary>
-    public static void Generate(CliContext ctx, string runDir, ResultsOptions? options = null)
+    public static VerificationSummary? Generate(CliContext ctx, string runDir, ResultsOptions? options = null)
     {
         var path = Path.Combine(runDir, RunStore.FileName);
         if (!File.Exists(path)) throw new InputException(path, "--run", "not found; expected a run folder written by `modalflow run`");
@@ -74,5 +72,8 @@ public static class ReportCommand
         }
         ctx.Err.WriteLine($"report: {results.Knockout.Count} knockout rows, {results.Lens.Count} lens rows → {output.Tables.Count} tables, " +
             $"{output.Figures.Count} figures, {Path.GetFullPath(output.Report)}");
+        if (results.Verification is { } v)
+            ctx.Err.WriteLine(v.Passed ? v.Describe() : $"SELF-CHECK FAILED in {Path.GetFullPath(runDir)}: {v.Describe()}. Do not trust its knockout numbers.");
+        return results.Verification;
     }
 }

@@ -16,7 +16,7 @@ public static class RunCommand
         cmd.Add(args.All);
         cmd.SetAction((parse, ct) => Task.FromResult(ctx.Guard(parse, () =>
         {
-            var (o, folder) = args.Read(parse, ctx.Err);
+            var (o, folder) = args.Read(parse, ctx.Err, ctx.EngineWrapper);
             int i = o.ShardIndex, n = o.ShardCount;
             if (o.Experiment.Blocks.Count > 0 && RunChecks.WindowNote(o.Window, folder) is { } note) ctx.Err.WriteLine(note);
             ctx.Err.WriteLine($"run: {folder.Variant}, experiment {o.Experiment.Name} ({o.Experiment.Title}), task {o.Task}, window {o.Window}, {o.Subword} sub-word, " +
@@ -27,6 +27,13 @@ public static class RunCommand
             using var stop = StopSignal.Install(ctx.Err, ct);
             RunSummary summary;
             try { summary = ExperimentRunner.Run(o, progress.Report, stop.Token); }
+            catch (SelfCheckFailedException e)
+            {
+                progress.Finish();
+                ctx.Err.WriteLine(e.Message);
+                ReportCommand.Generate(ctx, o.Out, args.ResultsOptions(parse));
+                return CliContext.ExitSelfCheckFailed;
+            }
             catch (OperationCanceledException) when (stop.Token.IsCancellationRequested)
             {
                 progress.Finish();
@@ -37,12 +44,14 @@ public static class RunCommand
             }
             progress.Finish();
             WriteSummary(ctx, summary);
-            ReportCommand.Generate(ctx, o.Out, args.ResultsOptions(parse));
-            return CliContext.ExitOk;
+            // A failed check stored by an earlier session of this run folder still fails the run.
+            return ReportCommand.Generate(ctx, o.Out, args.ResultsOptions(parse)) is { Passed: false }
+                ? CliContext.ExitSelfCheckFailed : CliContext.ExitOk;
         })));
         return cmd;
     }
 
+    /// <summary>A fraction option in [0, 1], checked at parse time.</summary>
     /// <summary>How far an interrupted run got, from its store (what is committed is what counts).</summary>
     private static string Interrupted(string outDir, int? total, int? atStart)
     {
@@ -68,6 +77,13 @@ public static class RunCommand
         table.AddRow("samples used", s.Used.ToString());
         table.AddRow("samples excluded", s.Excluded + (s.ExcludedByReason.Count > 0 ? " (" + string.Join(", ", s.ExcludedByReason.Select(kv => $"{kv.Key}: {kv.Value}")) + ")" : ""));
         table.AddRow("elapsed", s.Elapsed.ToString(@"hh\:mm\:ss"));
+        if (s.Verification is { } v)
+        {
+            table.AddRow("self-check", v.MaxFraction == 0 ? "off (--verify 0)"
+                : v.NothingChecked ? "no knockout cells to recompute"
+                : $"{v.Cells} of {v.TotalCells} cells, max |Δp2| {VerificationSummary.Scientific(v.MaxAbsDeltaP2)}: {(v.Passed ? "passed" : "FAILED")}");
+            table.AddRow("self-check cost", v.Cost());
+        }
         console.Write(table);
     }
 

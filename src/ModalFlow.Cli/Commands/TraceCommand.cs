@@ -16,17 +16,23 @@ public static class TraceCommand
         var engine = CommonOptions.Engine();
         var json = CommonOptions.Json();
         var blocks = CommonOptions.Blocks("Block (repeatable): Image->Question, Question->Last, Image->Last, Last->Last", NamedPositions.Basic, required: true);
-        var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer)", 9);
+        var window = CommonOptions.Int("--window", "Window size k (layers around each centre layer); with --per-head: 1 unless given", 9);
+        var perHead = new Option<bool>("--per-head")
+        {
+            Description = "Per-head maps: also knock out each query head alone and every head but one, per window-centre layer (a layer x head table; " +
+                "in grouped-query models the unit is a query head)",
+        };
         var lens = new Option<bool>("--lens") { Description = "Add the logit lens of the clean top-1 token at the last position" };
         var maxNew = CommonOptions.Int("--max-new-tokens", "Greedy answer length limit", 16);
         var cmd = new Command("trace", "Knock out attention edges window by window and report the change of the answer probability")
         {
-            model, image, question, blocks, window, engine, mode, lens, maxNew, json, CommonOptions.Compute, CommonOptions.ModelFolder,
+            model, image, question, blocks, window, perHead, engine, mode, lens, maxNew, json, CommonOptions.Compute, CommonOptions.ModelFolder,
         };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var blockList = parse.GetValue(blocks)!.Select(BlockDescriptor.Parse).ToList();
-            int k = parse.GetValue(window);
+            bool heads = parse.GetValue(perHead);
+            int k = heads && parse.GetResult(window) is not { Implicit: false } ? 1 : parse.GetValue(window);
             var load = CommonOptions.Load(parse);
             RunChecks.ModelAndImage(parse.GetValue(model)!, parse.GetValue(image)!);
             var folder = ModelFolder.Read(parse.GetValue(model)!, load);
@@ -35,7 +41,10 @@ public static class TraceCommand
             using var input = PreparedInput.Create(m, parse.GetValue(image)!, parse.GetValue(question)!, CommonOptions.ParseImageMode(parse.GetValue(mode)!));
             using var clean = CleanRun.Create(m.Decoder, input.Embeds, input.Positions);
             var prediction = Predictor.Predict(m, input, clean, parse.GetValue(maxNew));
-            var conditions = Tracer.Sweep(clean, input.Layout, blockList, k, KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!)));
+            var knockoutEngine = KnockoutEngine.Create(CommonOptions.ParseEngine(parse.GetValue(engine)!));
+            var headMaps = heads ? HeadSweep.Run(clean, input.Layout, blockList, k, knockoutEngine) : null;
+            var conditions = headMaps?.Select(h => new ConditionResult(h.Block, h.Window, h.Layers)).ToList()
+                ?? Tracer.Sweep(clean, input.Layout, blockList, k, knockoutEngine);
             var lensResult = parse.GetValue(lens) ? LogitLens.Compute(clean, input.Layout.Last, [clean.TargetTokenId]) : null;
             if (parse.GetValue(json))
             {
@@ -44,11 +53,20 @@ public static class TraceCommand
                     prediction.Answer,
                     FirstTokenId = clean.TargetTokenId,
                     clean.P1,
-                    Conditions = conditions.Select(c => new
-                    {
-                        c.Block, c.Window,
-                        Layers = c.Layers.Select(l => new { l.Layer, l.P2, Logprob2 = l.LogProb2, l.RelativeChange }),
-                    }),
+                    Conditions = headMaps is null
+                        ? conditions.Select(c => (object)new
+                        {
+                            c.Block, c.Window,
+                            Layers = c.Layers.Select(l => new { l.Layer, l.P2, Logprob2 = l.LogProb2, l.RelativeChange }),
+                        })
+                        : headMaps.Select(c => (object)new
+                        {
+                            c.Block, c.Window,
+                            Layers = c.Layers.Select(l => new { l.Layer, l.P2, Logprob2 = l.LogProb2, l.RelativeChange }),
+                            c.NumHeads,
+                            Heads = c.Alone.Select(h => new { h.Layer, h.Head, h.P2, h.RelativeChange }),
+                            AllHeadsBut = c.AllBut.Select(h => new { h.Layer, h.Head, h.P2, h.RelativeChange }),
+                        }),
                     Lens = lensResult is null ? null : Enumerable.Range(0, lensResult.Rows)
                         .Select(r => new { Layer = r, ProbNorm = lensResult.ProbNorm[r, 0], ProbRaw = lensResult.ProbRaw[r, 0] }),
                 });
@@ -58,11 +76,14 @@ public static class TraceCommand
             var sl = input.Layout;
             ctx.Out.WriteLine($"layout: {sl.SeqLen} positions: system {sl.System}, image {sl.Image} ({sl.ImageTokenCount} tokens), question {sl.Question}, " +
                 $"instruction {sl.Instruction}, last {sl.Last}");
-            foreach (var c in conditions)
-            {
-                ctx.Out.WriteLine($"{c.Block}, window {c.Window}:  layer  p2  change %");
-                foreach (var l in c.Layers) ctx.Out.WriteLine($"  {l.Layer,3}  {l.P2,10:F6}  {l.RelativeChange,9:F2}");
-            }
+            if (headMaps is not null)
+                foreach (var c in headMaps) HeadTable.Write(ctx.Out, c);
+            else
+                foreach (var c in conditions)
+                {
+                    ctx.Out.WriteLine($"{c.Block}, window {c.Window}:  layer  p2  change %");
+                    foreach (var l in c.Layers) ctx.Out.WriteLine($"  {l.Layer,3}  {l.P2,10:F6}  {l.RelativeChange,9:F2}");
+                }
             if (lensResult is not null)
             {
                 ctx.Out.WriteLine("logit lens of the first answer token at the last position: layer  prob(norm)  prob(raw, paper)");

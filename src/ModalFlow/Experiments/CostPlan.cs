@@ -99,6 +99,7 @@ public static class CostPlanner
         {
             var measured = new List<MeasuredSample>();
             var engine = new CostProbeEngine(settings.NaiveKnockouts);
+            var check = new ExperimentRunner.SelfCheckState(o.Verify, anyChecked: false);   // `--verify` costs naive recomputes, as in the run
             var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
                 ? folder.PatchMapper(o.ImageMode)
                 : null;
@@ -115,7 +116,7 @@ public static class CostPlanner
                     engine.Reset();
                     var clock = new SamplePhaseClock();
                     using (var scope = NewDisposeScope())
-                        ExperimentRunner.ProcessSample(options, model, store, row, resolver, blocks, engine, clock);
+                        ExperimentRunner.ProcessSample(options, model, store, row, resolver, blocks, engine, check, clock);
                     TorchRuntime.TrimNativeHeap();
                     double total = clock.Total;
                     var excluded = store.Excluded().FirstOrDefault(e => e.QuestionId == row.QuestionId && e.Task == row.Task);

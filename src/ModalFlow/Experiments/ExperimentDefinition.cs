@@ -8,6 +8,9 @@ public enum ExperimentKind
 
     /// <summary>The logit lens at the last position (Experiment 4).</summary>
     Lens,
+
+    /// <summary>Per-head knockout maps of named blocks: each query head knocked out alone, and all heads but one (<see cref="HeadMaps"/>).</summary>
+    Heads,
 }
 
 /// <summary>One experiment: the knockout blocks it sweeps, or another per-sample measurement (DESIGN §1).</summary>
@@ -27,10 +30,19 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
 
     public static IReadOnlyList<ExperimentDefinition> All { get; } = [Exp1, Exp2, Exp3, Exp4];
 
-    /// <summary>"1".."4" (also "exp1"), or "custom" with explicit blocks (appendix variants: option / object-word sets).</summary>
+    /// <summary>The name of the per-head maps experiment (<see cref="ExperimentKind.Heads"/>; blocks from --block).</summary>
+    public const string HeadsName = "heads";
+
+    /// <summary>"1".."4" (also "exp1"), "custom" with explicit blocks (appendix variants: option / object-word sets), or "heads" (per-head maps of the given blocks).</summary>
     public static ExperimentDefinition Parse(string name, IReadOnlyList<string>? customBlocks = null)
     {
         var key = name.Trim().ToLowerInvariant();
+        if (key == HeadsName)
+        {
+            if (customBlocks is not { Count: > 0 })
+                throw new InputException(null, "--experiment", "'heads' needs at least one --block 'Source->Target', e.g. --block 'Image->Question'");
+            return new ExperimentDefinition(HeadsName, "Per-head knockout maps", customBlocks, ExperimentKind.Heads);
+        }
         if (key.StartsWith("exp", StringComparison.Ordinal)) key = key[3..];
         if (key == "custom")
         {
@@ -39,7 +51,7 @@ public sealed record ExperimentDefinition(string Name, string Title, IReadOnlyLi
             return new ExperimentDefinition("custom", "Custom blocks", customBlocks);
         }
         var def = All.FirstOrDefault(e => e.Name == key)
-            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4 or custom");
+            ?? throw new InputException(null, "--experiment", $"'{name}' is not an experiment; expected 1, 2, 3, 4, custom or heads");
         return customBlocks is { Count: > 0 } ? def with { Blocks = [.. def.Blocks, .. customBlocks] } : def;
     }
 }

@@ -60,6 +60,18 @@ public sealed record RunOptions
     /// <summary>"paper" when <see cref="PaperPreset"/> chose the settings (recorded in the manifest), else "".</summary>
     public string Preset { get; init; } = "";
 
+    /// <summary>
+    /// Share of each sample's knockout cells recomputed with the naive engine (<see cref="SelfCheck"/>; at least one cell
+    /// per run folder); 0 = off. Recorded in the manifest, but not part of a run's identity: it changes no result.
+    /// </summary>
+    public double Verify { get; init; } = SelfCheck.DefaultFraction;
+
+    /// <summary>
+    /// Test seam: wraps the engine the measurements use (e.g. a deliberately wrong one, to prove the self-check catches
+    /// it). Null in every real run; never recorded.
+    /// </summary>
+    public Func<IKnockoutEngine, IKnockoutEngine>? EngineWrapper { get; init; }
+
     /// <summary>How the model is loaded (dtype, device, tokenizer, family settings).</summary>
     public LoadOptions LoadOptions() => new()
     {
@@ -79,6 +91,7 @@ public sealed record RunOptions
         if (Filter is not ("correct" or "none")) throw new InputException(null, "--filter", $"'{Filter}'; expected correct or none");
         if (EmptySets is not ("keep" or "exclude")) throw new InputException(null, "--empty-sets", $"'{EmptySets}'; expected keep or exclude");
         if (MaxNewTokens < 1) throw new InputException(null, "--max-new-tokens", $"{MaxNewTokens}; expected at least 1");
+        if (!(Verify >= 0 && Verify <= 1)) throw new InputException(null, "--verify", $"{Verify}; expected a fraction of cells from 0 (off) to 1 (all)");
         ComputeDTypes.Parse(DType);
         if (Limit is < 1) throw new InputException(null, "--limit", $"{Limit}; expected a positive number of rows");
         if (ShardCount < 1 || ShardIndex < 1 || ShardIndex > ShardCount)
@@ -90,7 +103,11 @@ public sealed record RunOptions
 public sealed record RunProgress(int Finished, int Total, int Used, int Excluded, string Current);
 
 public sealed record RunSummary(string Out, string Task, string Experiment, int RowsInFile, int MalformedRows, int InSlice,
-    int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed);
+    int AlreadyDone, int Used, int Excluded, IReadOnlyDictionary<string, int> ExcludedByReason, TimeSpan Elapsed)
+{
+    /// <summary>The run folder's self-check over every sample so far (null when none was recorded).</summary>
+    public VerificationSummary? Verification { get; init; }
+}
 
 /// <summary>
 /// Runs one experiment over one task: reads the CSV, takes the shard's deterministic slice, and for every sample not
@@ -122,6 +139,8 @@ public static class ExperimentRunner
         var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
         var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
         var engine = KnockoutEngine.Create(o.Engine);
+        if (o.EngineWrapper is not null) engine = o.EngineWrapper(engine);
+        var check = new SelfCheckState(o.Verify, store.Verification() is { Cells: > 0 });
 
         int done = 0;
         foreach (var row in todo)
@@ -129,7 +148,7 @@ public static class ExperimentRunner
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
             using (var scope = NewDisposeScope())
-                ProcessSample(o, model, store, row, resolver, blocks, engine);
+                ProcessSample(o, model, store, row, resolver, blocks, engine, check);
             TorchRuntime.TrimNativeHeap();
             done++;
         }
@@ -137,7 +156,10 @@ public static class ExperimentRunner
         var reasons = store.Excluded().GroupBy(e => e.Reason).ToDictionary(g => g.Key, g => g.Count());
         progress?.Invoke(new RunProgress(slice.Count, slice.Count, used, excluded, ""));
         return new RunSummary(o.Out, data.Task, o.Experiment.Name, data.Rows.Length + data.Errors.Length, data.Errors.Length, slice.Count,
-            alreadyDone, used, excluded, reasons, sw.Elapsed);
+            alreadyDone, used, excluded, reasons, sw.Elapsed)
+        {
+            Verification = store.Verification(),
+        };
     }
 
     /// <summary>The shard's rows: the first <paramref name="limit"/> valid rows in file order, then every n-th from i.</summary>
@@ -169,14 +191,23 @@ public static class ExperimentRunner
         ShardIndex = o.ShardIndex,
         ShardCount = o.ShardCount,
         CodeVersion = CodeVersion.Current,
+        Verify = o.Verify,
     };
+
+    /// <summary>The self-check's settings and whether this run folder has checked a cell yet (at least one per folder).</summary>
+    internal sealed class SelfCheckState(double fraction, bool anyChecked)
+    {
+        public double Fraction { get; } = fraction;
+        public bool AnyChecked { get; set; } = anyChecked;
+        public NaiveKnockoutEngine Reference { get; } = new();
+    }
 
     /// <summary>
     /// One sample, as `run` does it, committed to <paramref name="store"/>; <paramref name="clock"/> (the cost planner's)
     /// is told when each phase ends.
     /// </summary>
     internal static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
-        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SamplePhaseClock? clock = null)
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, SamplePhaseClock? clock = null)
     {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
@@ -230,11 +261,18 @@ public static class ExperimentRunner
                 return;
             }
 
-            var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, engine, blocks, Resolve);
+            var recorder = new RecordingEngine(engine);
+            var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, recorder, blocks, Resolve);
             var measured = Measurements.For(o.Experiment.Kind)(sample);
+            // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
+            // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
             clock?.End(SamplePhase.Measure);
-            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null);
+            var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
+                VerificationSummary.ToleranceFor(o.DType), check.Reference);
+            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null, verification);
+            check.AnyChecked |= verification.Cells > 0;
             clock?.End(SamplePhase.Commit);
+            if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));
         }
     }
 

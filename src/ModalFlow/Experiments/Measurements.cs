@@ -33,6 +33,7 @@ public static class Measurements
     {
         ExperimentKind.Sweep => WindowSweeps,
         ExperimentKind.Lens => s => new SampleRows([], Lens(s)),
+        ExperimentKind.Heads => HeadMaps.Measure,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no measurement registered for this experiment kind"),
     };
 

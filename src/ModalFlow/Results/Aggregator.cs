@@ -27,7 +27,7 @@ public sealed record LensAggregate(
 /// <summary>
 /// Turns per-sample rows into per-layer aggregates (see <see cref="SampleSummary"/> for the statistics).
 /// <list type="bullet">
-/// <item>Knockout rows group by (Task, Experiment, BlockDesc, Subword, Layer); the mean is of RelativeDiff (percent).</item>
+/// <item>Knockout rows group by (Task, Experiment, BlockDesc, Subword, Heads, Layer); the mean is of RelativeDiff (percent).</item>
 /// <item>Lens rows group by (Task, TokenKind, Layer); both ProbRaw and ProbNorm are summarised.</item>
 /// <item>When the rows hold two or more tasks, a pooled <see cref="ResultNames.AllTasks"/> ("All") group is added per
 ///   key, over all tasks' samples together (each sample weighs the same, so larger tasks weigh more).</item>
@@ -47,11 +47,11 @@ public static class Aggregator
         ci ??= CiOptions.StudentT;
         ci.Validate();
         var list = rows as IReadOnlyList<KnockoutRow> ?? rows.ToList();
-        var groups = new Dictionary<(string Task, string Experiment, string Block, string Subword, int Layer), Group>();
+        var groups = new Dictionary<(string Task, string Experiment, string Block, string Subword, string Heads, int Layer), Group>();
         foreach (var r in list)
         {
-            Add(groups, (r.Task, r.Experiment, r.BlockDesc, r.Subword, r.Layer), r);
-            if (includeAllTasks) Add(groups, (ResultNames.AllTasks, r.Experiment, r.BlockDesc, r.Subword, r.Layer), r);
+            Add(groups, (r.Task, r.Experiment, r.BlockDesc, r.Subword, r.Heads, r.Layer), r);
+            if (includeAllTasks) Add(groups, (ResultNames.AllTasks, r.Experiment, r.BlockDesc, r.Subword, r.Heads, r.Layer), r);
         }
         bool pooled = includeAllTasks && list.Select(r => r.Task).Distinct().Count() >= 2;
 
@@ -60,23 +60,26 @@ public static class Aggregator
         {
             if (key.Task == ResultNames.AllTasks && !pooled) continue;
             if (g.Values.Count == 0) continue;
-            var s = SampleSummary.Of(g.Values, ci, Bootstrap.StreamKey($"{key.Task}\u0001{key.Experiment}\u0001{key.Block}\u0001{key.Subword}\u0001{key.Layer}"));
+            // The all-heads stream key is the one from before per-head maps, so those bootstrap intervals stay as they were.
+            var heads = key.Heads.Length == 0 ? "" : "\u0001heads " + key.Heads;
+            var s = SampleSummary.Of(g.Values, ci, Bootstrap.StreamKey($"{key.Task}\u0001{key.Experiment}\u0001{key.Block}\u0001{key.Subword}\u0001{key.Layer}{heads}"));
             result.Add(new LayerAggregate(key.Task, key.Experiment, key.Block, key.Subword, key.Layer, s.N, s.Mean, s.StdError, s.Ci95Low, s.Ci95High)
             {
                 Window = g.Window,
                 CiMethod = ci.Name,
+                Heads = key.Heads,
             });
         }
         result.Sort(CompareAggregates);
         return result;
 
-        static void Add(Dictionary<(string, string, string, string, int), Group> groups, (string, string, string, string, int) key, KnockoutRow r)
+        static void Add(Dictionary<(string, string, string, string, string, int), Group> groups, (string, string, string, string, string, int) key, KnockoutRow r)
         {
             if (!groups.TryGetValue(key, out var g)) groups[key] = g = new Group(r.Window);
             var sampleKey = key.Item1 == ResultNames.AllTasks ? r.Task + "\u0001" + r.QuestionId : r.QuestionId;
             if (!g.Samples.Add(sampleKey))
                 throw new InputException(null, "question_id",
-                    $"sample {r.Task}/{r.QuestionId} appears twice for {r.Experiment} {r.BlockDesc} ({r.Subword} sub-word) at layer {r.Layer}; " +
+                    $"sample {r.Task}/{r.QuestionId} appears twice for {r.Experiment} {r.BlockDesc} ({r.Subword} sub-word{HeadsText(r.Heads)}) at layer {r.Layer}; " +
                     "each sample may be counted once per condition and layer (a shard merged twice?)");
             if (r.Window != g.Window)
                 throw new InputException(null, "window",
@@ -133,16 +136,19 @@ public static class Aggregator
         }
     }
 
+    private static string HeadsText(string heads) => heads.Length == 0 ? "" : ", heads " + heads;
+
     /// <summary>Knockout rows whose relative change is NaN or ±∞ (left out of the aggregates).</summary>
     public static int CountNonFinite(IEnumerable<KnockoutRow> rows) => rows.Count(r => !double.IsFinite(r.RelativeDiff));
 
-    /// <summary>The fixed output order: task, experiment, condition, sub-word, layer.</summary>
+    /// <summary>The fixed output order: task, experiment, condition, sub-word, heads (all, alone, all but one), layer.</summary>
     public static int CompareAggregates(LayerAggregate a, LayerAggregate b)
     {
         int c = ResultNames.CompareTasks(a.Task, b.Task);
         if (c == 0) c = string.CompareOrdinal(a.Experiment, b.Experiment);
         if (c == 0) c = ResultNames.CompareConditions(a.BlockDesc, b.BlockDesc);
         if (c == 0) c = ResultNames.CompareSubwords(a.Subword, b.Subword);
+        if (c == 0) c = HeadSelection.Compare(a.Heads, b.Heads);
         return c != 0 ? c : a.Layer.CompareTo(b.Layer);
     }
 

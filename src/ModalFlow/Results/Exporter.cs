@@ -6,7 +6,7 @@ namespace ModalFlow.Results;
 /// <para>
 /// Per-sample knockout files have the paper's columns first — <c>question_id, image, answer, predicted answer,
 /// question, block_desc, layer, base_score_first, new_score_first, relative diff first</c> — then ours: <c>task,
-/// experiment, window, window_layers, target_token_id, logprob_new, top1_new</c>. The three score columns carry the
+/// experiment, window, window_layers, target_token_id, logprob_new, top1_new, heads</c>. The three score columns carry the
 /// sub-word in their names as the paper's files do (<c>base_score_final, new_score_final, relative diff final</c>
 /// for the final sub-word), so one file holds one sub-word: <see cref="WriteAll"/> writes
 /// <c>knockout_first.*</c> and <c>knockout_final.*</c>, and the single-file writers refuse rows that mix sub-words.
@@ -22,7 +22,7 @@ public static class Exporter
 
     /// <summary>Our columns after the paper's, in the per-sample knockout files.</summary>
     public static IReadOnlyList<string> ExtraKnockoutColumns { get; } =
-        ["task", "experiment", "window", "window_layers", "target_token_id", "logprob_new", "top1_new"];
+        ["task", "experiment", "window", "window_layers", "target_token_id", "logprob_new", "top1_new", "heads"];
 
     /// <summary>File name of the per-sample knockout export for a sub-word, without extension: "knockout_first".</summary>
     public static string KnockoutFileStem(string subword) => "knockout_" + FileNames.Sanitize(subword);
@@ -54,8 +54,10 @@ public static class Exporter
             var stem = Path.Combine(dir, KnockoutFileStem(group.Key));
             if (format == KnockoutCsvFormat.Paper)
             {
-                PaperFormat.WriteKnockoutCsv(stem + ".csv", rows);
-                written.AddRange(PaperFormat.WritePerCondition(Path.Combine(dir, PaperFolder), rows));
+                // The paper knocks out every head; its format has no heads column, so per-head rows stay in the Parquet file.
+                var paperRows = rows.Where(r => r.Heads.Length == 0).ToList();
+                PaperFormat.WriteKnockoutCsv(stem + ".csv", paperRows);
+                written.AddRange(PaperFormat.WritePerCondition(Path.Combine(dir, PaperFolder), paperRows));
             }
             else
             {
@@ -136,6 +138,7 @@ public static class Exporter
             TableColumn<KnockoutRow>.I64("target_token_id", r => r.TargetTokenId),
             TableColumn<KnockoutRow>.F64("logprob_new", r => r.LogProbNew),
             TableColumn<KnockoutRow>.I64("top1_new", r => r.Top1New),
+            TableColumn<KnockoutRow>.Str("heads", r => r.Heads),
         ];
     }
 
@@ -165,6 +168,7 @@ public static class Exporter
         TableColumn<LayerAggregate>.F64("ci95_high", a => a.Ci95High),
         TableColumn<LayerAggregate>.Str("ci_method", a => a.CiMethod),
         TableColumn<LayerAggregate>.I32("window", a => a.Window),
+        TableColumn<LayerAggregate>.Str("heads", a => a.Heads),
     ];
 
     public static void WriteAggregatesCsv(string path, IReadOnlyList<LayerAggregate> rows) => Table.WriteCsv(path, AggregateColumns, rows);

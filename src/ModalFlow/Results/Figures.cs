@@ -65,7 +65,11 @@ public sealed record FigureOptions
 /// <param name="Experiment">The knockout experiment, "" for lens figures.</param>
 /// <param name="Variant">The sub-word of a knockout figure; "raw" or "norm" for a lens figure.</param>
 /// <param name="Path">The file (.png or .svg).</param>
-public sealed record FigureFile(string Kind, string Task, string Experiment, string Variant, string Path);
+public sealed record FigureFile(string Kind, string Task, string Experiment, string Variant, string Path)
+{
+    /// <summary>The condition of a figure that shows one (per-head maps, <see cref="HeadMapFigures"/>); "" otherwise.</summary>
+    public string Block { get; init; } = "";
+}
 
 /// <summary>
 /// The paper's figures with ScottPlot 5, rendered headless through SkiaSharp, as PNG and SVG:

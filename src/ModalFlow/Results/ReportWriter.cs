@@ -75,11 +75,14 @@ public static class ReportWriter
         var sb = new StringBuilder();
         sb.Append("# ModalFlow results\n\n");
         if (!string.IsNullOrWhiteSpace(options.Figures.ModelName)) sb.Append(CultureInfo.InvariantCulture, $"Model: `{options.Figures.ModelName}`.\n\n");
+        SelfCheckReport.Append(sb, run.Verification);
         Settings(sb, run.Manifest, options);
         Samples(sb, run);
-        Knockout(sb, aggregates, options.Ci);
+        var allHeads = aggregates.Where(a => a.Heads.Length == 0).ToList();   // per-head aggregates have their own section
+        Knockout(sb, allHeads, options.Ci);
+        HeadMapReport.Append(sb, aggregates, figures, reportDir);
         Lens(sb, lensAggregates);
-        Figures(sb, figures, aggregates, reportDir, font);
+        Figures(sb, figures.Where(f => !HeadMapFigures.IsHeadMap(f)).ToList(), allHeads, reportDir, font);
         return sb.ToString();
     }
 
@@ -103,6 +106,7 @@ public static class ReportWriter
         Row("preprocessing", m.Preprocessing);
         Row("dtype / device", $"{m.DType} / {m.Device}");
         Row("engine", m.Engine);
+        Row("self-check share (--verify)", m.Verify is { } v ? v.ToString("0.####", CultureInfo.InvariantCulture) : "not recorded");
         Row("shard", $"{m.ShardIndex}/{m.ShardCount}" + (m.Limit is { } l ? $", first {l} rows" : ""));
         Row("confidence intervals", options.Ci.Description);
         Row("code version", m.CodeVersion);

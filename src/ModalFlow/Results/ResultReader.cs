@@ -7,7 +7,8 @@ namespace ModalFlow.Results;
 /// Columns are found by name, in any order; unknown columns (a pandas index column, say) are ignored. The sub-word
 /// comes from the header: <c>relative diff first</c> → "first", <c>relative diff final</c> → "final". Required: the
 /// paper's ten columns. Optional, with these defaults when absent or empty: task (the <c>task</c> argument, else
-/// ""), experiment (""), window (0), window_layers (""), target_token_id (−1), logprob_new (NaN), top1_new (−1).
+/// ""), experiment (""), window (0), window_layers (""), target_token_id (−1), logprob_new (NaN), top1_new (−1),
+/// heads ("": every head).
 /// </para>
 /// <para>
 /// A file with the paper's <c>goden answer</c> column instead of <c>answer</c> is read as the paper's code wrote it
@@ -89,13 +90,15 @@ public static class ResultReader
         var target = cols.TryGet<long>(path, "target_token_id");
         var logProb = cols.TryGet<double>(path, "logprob_new");
         var top1 = cols.TryGet<long>(path, "top1_new");
+        var heads = cols.TryGet<string>(path, "heads");
         var rows = new KnockoutRow[cols.RowCount];
         for (int i = 0; i < rows.Length; i++)
         {
             rows[i] = new KnockoutRow(
                 taskCol?[i] ?? task ?? "", qid[i], image[i], answer[i], predicted[i], question[i],
                 exp?[i] ?? "", block[i], window?[i] ?? 0, layer[i], windowLayers?[i] ?? "", subword,
-                target?[i] ?? -1, baseScore[i], newScore[i], logProb?[i] ?? double.NaN, rel[i], top1?[i] ?? -1);
+                target?[i] ?? -1, baseScore[i], newScore[i], logProb?[i] ?? double.NaN, rel[i], top1?[i] ?? -1)
+            { Heads = heads?[i] ?? "" };
         }
         return rows;
     }
@@ -118,7 +121,7 @@ public static class ResultReader
     private sealed class ColumnMap
     {
         private readonly int[] _paper;
-        private readonly int _task, _experiment, _window, _windowLayers, _target, _logProb, _top1;
+        private readonly int _task, _experiment, _window, _windowLayers, _target, _logProb, _top1, _heads;
         private readonly string _subword;
         private readonly IReadOnlyList<string> _paperNames;
         private readonly int _fileWindow;
@@ -146,6 +149,7 @@ public static class ResultReader
             _target = Opt("target_token_id");
             _logProb = Opt("logprob_new");
             _top1 = Opt("top1_new");
+            _heads = Opt("heads");
         }
 
         public KnockoutRow Parse(List<string> f, string? task)
@@ -185,7 +189,10 @@ public static class ResultReader
                 NewScore: Dbl(_paper[8], _paperNames[8], null),
                 LogProbNew: Dbl(_logProb, "logprob_new", double.NaN),
                 RelativeDiff: Dbl(_paper[9], _paperNames[9], null),
-                Top1New: Long(_top1, "top1_new", -1));
+                Top1New: Long(_top1, "top1_new", -1))
+            {
+                Heads = Str(_heads, ""),
+            };
         }
     }
 }

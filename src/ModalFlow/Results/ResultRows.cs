@@ -23,7 +23,14 @@ public sealed record KnockoutRow(
     double NewScore,
     double LogProbNew,
     double RelativeDiff,
-    long Top1New);
+    long Top1New)
+{
+    /// <summary>
+    /// The query heads knocked out (<see cref="HeadSelection"/>): "" = every head (the paper's knockout), "3" = head 3
+    /// alone, "-3" = every head but 3. Part of the row's identity; the paper's files have no such column.
+    /// </summary>
+    public string Heads { get; init; } = "";
+}
 
 /// <summary>
 /// One logit-lens value: the probability of a token (e.g. the answer with a lowercase or a capitalised first letter,
@@ -80,4 +87,7 @@ public sealed record LayerAggregate(
 
     /// <summary>How the interval was computed: "t" or "bootstrap" (<see cref="CiOptions.Name"/>).</summary>
     public string CiMethod { get; init; } = "t";
+
+    /// <summary>The head selection of the group's rows (<see cref="KnockoutRow.Heads"/>); "" = every head.</summary>
+    public string Heads { get; init; } = "";
 }

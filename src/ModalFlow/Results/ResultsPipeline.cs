@@ -44,7 +44,12 @@ public static class ResultsPipeline
         var lens = Aggregator.AggregateLens(run.Lens, ci: options.Ci);
         var tables = Exporter.WriteAll(dir, run, aggregates, lens, options.KnockoutFormat);
         var font = FigureFonts.Resolve(options.Figures.FontFile);
-        var figureFiles = options.WriteFigures ? Results.Figures.WriteAll(Path.Combine(dir, FiguresFolder), aggregates, lens, options.Figures) : [];
+        // Line figures show the all-heads knockouts; per-head aggregates get heat maps (HeadMapFigures).
+        var allHeads = aggregates.Where(a => a.Heads.Length == 0).ToList();
+        var figureFiles = options.WriteFigures
+            ? [.. Results.Figures.WriteAll(Path.Combine(dir, FiguresFolder), allHeads, lens, options.Figures),
+               .. HeadMapFigures.WriteAll(Path.Combine(dir, FiguresFolder), aggregates, options.Figures)]
+            : new List<FigureFile>();
         var report = ReportWriter.Write(Path.Combine(dir, ReportWriter.FileName), run, aggregates, lens, figureFiles, font, options);
         return new ResultsOutput(aggregates, lens, tables, figureFiles, report, font);
     }

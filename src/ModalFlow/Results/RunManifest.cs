@@ -38,6 +38,16 @@ public sealed record RunManifest
     /// <summary>Fingerprint of an explicit tokenizer file ("" when the folder's own is used).</summary>
     public string Tokenizer { get; init; } = "";
 
+    /// <summary>
+    /// The self-check's share of cells (<c>run --verify</c>) this run started with; null in stores from before self-checks.
+    /// Recorded, but not identity (<see cref="NotIdentity"/>): it changes no result, so a resume or a shard may use another
+    /// share (each sample's own share is in the store's verification table).
+    /// </summary>
+    public double? Verify { get; init; }
+
+    /// <summary>Fields a resume or a merge may differ in.</summary>
+    public static IReadOnlySet<string> NotIdentity { get; } = new HashSet<string>(StringComparer.Ordinal) { nameof(Verify) };
+
     /// <summary>'-&gt;' and non-ASCII stay as they are (the default encoder would store "Image-\u003EQuestion").</summary>
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
@@ -59,6 +69,7 @@ public sealed record RunManifest
         foreach (var p in a.EnumerateObject())
         {
             if (ignoreShard && p.Name is nameof(ShardIndex)) continue;
+            if (NotIdentity.Contains(p.Name)) continue;
             var q = b.GetProperty(p.Name);
             if (p.Value.GetRawText() != q.GetRawText()) diffs.Add($"{p.Name} (stored {p.Value.GetRawText()}, now {q.GetRawText()})");
         }

@@ -15,6 +15,9 @@ public sealed record RunResults(
     /// <summary>Set when these results come from a merge that lacks shards; a report must say so at the top.</summary>
     public PartialMerge? Partial { get; init; }
 
+    /// <summary>The run's self-check (naive recomputation of a sample of cells); null when none was recorded.</summary>
+    public VerificationSummary? Verification { get; init; }
+
     /// <summary>The run's settings as stored (null for results not read from a run store): the report lists them.</summary>
     public RunManifest? Manifest { get; init; }
 

@@ -38,6 +38,12 @@ public sealed class RunStore : IDisposable
         {
             var store = Open(path);
             store._writerLock = folderLock;
+            try { store.UpgradeKnockoutTable(); }
+            catch
+            {
+                store.Dispose();
+                throw;
+            }
             return store;
         }
         catch
@@ -66,17 +72,33 @@ public sealed class RunStore : IDisposable
         return new RunStore(path, db);
     }
 
+    /// <summary>
+    /// The knockout table's columns; <c>heads</c> (<see cref="KnockoutRow.Heads"/>) came with per-head maps and is part
+    /// of the key. Stores written before it lack the column: readers default it to "" (every head), writers upgrade the
+    /// table in place (<see cref="UpgradeKnockoutTable"/>).
+    /// </summary>
+    private const string KnockoutColumnsSql = """
+        task TEXT NOT NULL, question_id TEXT NOT NULL, image_id TEXT NOT NULL, answer TEXT NOT NULL, predicted TEXT NOT NULL,
+        question TEXT NOT NULL, experiment TEXT NOT NULL, block_desc TEXT NOT NULL, window INTEGER NOT NULL, layer INTEGER NOT NULL,
+        window_layers TEXT NOT NULL, subword TEXT NOT NULL, target_token_id INTEGER NOT NULL, base_score REAL NOT NULL,
+        new_score REAL NOT NULL, logprob_new REAL NOT NULL, relative_diff REAL NOT NULL, top1_new INTEGER NOT NULL,
+        heads TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (task, question_id, experiment, block_desc, subword, heads, layer)
+        """;
+
+    /// <summary>The knockout columns in table order, for explicit SELECT / INSERT lists.</summary>
+    private const string KnockoutColumnList =
+        "task, question_id, image_id, answer, predicted, question, experiment, block_desc, window, layer, window_layers, subword, " +
+        "target_token_id, base_score, new_score, logprob_new, relative_diff, top1_new, heads";
+
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS samples (
             task TEXT NOT NULL, question_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, detail TEXT,
             PRIMARY KEY (task, question_id));
         CREATE TABLE IF NOT EXISTS knockout (
-            task TEXT NOT NULL, question_id TEXT NOT NULL, image_id TEXT NOT NULL, answer TEXT NOT NULL, predicted TEXT NOT NULL,
-            question TEXT NOT NULL, experiment TEXT NOT NULL, block_desc TEXT NOT NULL, window INTEGER NOT NULL, layer INTEGER NOT NULL,
-            window_layers TEXT NOT NULL, subword TEXT NOT NULL, target_token_id INTEGER NOT NULL, base_score REAL NOT NULL,
-            new_score REAL NOT NULL, logprob_new REAL NOT NULL, relative_diff REAL NOT NULL, top1_new INTEGER NOT NULL,
-            PRIMARY KEY (task, question_id, experiment, block_desc, subword, layer));
+        """ + KnockoutColumnsSql + """
+        );
         CREATE TABLE IF NOT EXISTS lens (
             task TEXT NOT NULL, question_id TEXT NOT NULL, answer TEXT NOT NULL, predicted TEXT NOT NULL, token_kind TEXT NOT NULL,
             token_text TEXT NOT NULL, token_id INTEGER NOT NULL, layer INTEGER NOT NULL, prob_raw REAL NOT NULL, prob_norm REAL NOT NULL,
@@ -84,6 +106,10 @@ public sealed class RunStore : IDisposable
         CREATE TABLE IF NOT EXISTS row_errors (
             file TEXT NOT NULL, line INTEGER NOT NULL, field TEXT NOT NULL, message TEXT NOT NULL, PRIMARY KEY (file, line, field));
         CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY, shard_index INTEGER NOT NULL, shard_count INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS verification (
+            task TEXT NOT NULL, question_id TEXT NOT NULL, fraction REAL NOT NULL, cells INTEGER NOT NULL, total_cells INTEGER NOT NULL,
+            max_abs_dp2 REAL, worst_cell TEXT NOT NULL, knockout_seconds REAL NOT NULL, verify_seconds REAL NOT NULL, tolerance REAL NOT NULL,
+            PRIMARY KEY (task, question_id));
         """;
 
     public RunManifest? Manifest
@@ -122,16 +148,61 @@ public sealed class RunStore : IDisposable
     }
 
     /// <summary>
-    /// Writes a finished sample atomically: its knockout and lens rows and its "done" mark, with an optional note on
-    /// how it was measured (e.g. <see cref="SampleNote.NothingBlocked"/>: an empty position set, kept as the paper does).
+    /// Writes a finished sample atomically: its knockout and lens rows, its self-check (when given) and its "done" mark,
+    /// with an optional note on how it was measured (e.g. <see cref="SampleNote.NothingBlocked"/>: an empty position
+    /// set, kept as the paper does).
     /// </summary>
-    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens, SampleNote? note = null)
+    public void CommitSample(string task, string questionId, IReadOnlyList<KnockoutRow> rows, IReadOnlyList<LensRow> lens, SampleNote? note = null,
+        SampleVerification? verification = null)
     {
         using var tx = _db.BeginTransaction();
         InsertSample(tx, task, questionId, "done", note?.Reason, note?.Detail);
         foreach (var row in rows) InsertKnockout(tx, row);
         foreach (var row in lens) InsertLens(tx, row);
+        if (verification is not null) InsertVerification(tx, verification);
         tx.Commit();
+    }
+
+    /// <summary>True when the knockout table has the <c>heads</c> column (stores written before per-head maps do not).</summary>
+    public bool HasHeadsColumn => ColumnsOf("main", "knockout").Contains("heads");
+
+    /// <summary>
+    /// A writer on a store written before per-head maps: rebuilds the knockout table with the <c>heads</c> column in its
+    /// key (every existing row gets "", every head — what it measured), in one transaction. Readers never change the
+    /// table (an older process may still be writing it); they default the column instead.
+    /// </summary>
+    internal void UpgradeKnockoutTable()
+    {
+        if (HasHeadsColumn) return;
+        using var tx = _db.BeginTransaction();
+        foreach (var sql in new[]
+        {
+            "CREATE TABLE knockout_with_heads (" + KnockoutColumnsSql + ")",
+            "INSERT INTO knockout_with_heads (" + KnockoutColumnList + ") SELECT " + KnockoutColumnList.Replace(", heads", ", ''", StringComparison.Ordinal) + " FROM knockout",
+            "DROP TABLE knockout",
+            "ALTER TABLE knockout_with_heads RENAME TO knockout",
+        })
+        {
+            using var cmd = Command(sql, tx);
+            cmd.ExecuteNonQuery();
+        }
+        tx.Commit();
+    }
+
+    private HashSet<string> ColumnsOf(string schema, string table)
+    {
+        var set = new HashSet<string>(StringComparer.Ordinal);
+        using var cmd = Command($"PRAGMA {schema}.table_info({table})");
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) set.Add(r.GetString(1));
+        return set;
+    }
+
+    private bool HasTable(string schema, string table)
+    {
+        using var cmd = Command($"SELECT COUNT(*) FROM {schema}.sqlite_master WHERE type = 'table' AND name = $n");
+        cmd.Parameters.AddWithValue("$n", table);
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture) > 0;
     }
 
     /// <summary>Marks a sample excluded (wrong clean answer, unreadable image …); it counts as finished.</summary>
@@ -160,12 +231,14 @@ public sealed class RunStore : IDisposable
     public IReadOnlyList<KnockoutRow> KnockoutRows()
     {
         var list = new List<KnockoutRow>();
-        using var cmd = Command("SELECT * FROM knockout ORDER BY task, question_id, experiment, block_desc, subword, layer");
+        var columns = HasHeadsColumn ? KnockoutColumnList : KnockoutColumnList.Replace(", heads", ", '' AS heads", StringComparison.Ordinal);
+        using var cmd = Command($"SELECT {columns} FROM knockout ORDER BY task, question_id, experiment, block_desc, subword, heads, layer");
         using var r = cmd.ExecuteReader();
         while (r.Read())
             list.Add(new KnockoutRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
                 r.GetString(6), r.GetString(7), r.GetInt32(8), r.GetInt32(9), r.GetString(10), r.GetString(11), r.GetInt64(12),
-                r.GetDouble(13), r.GetDouble(14), r.GetDouble(15), r.GetDouble(16), r.GetInt64(17)));
+                r.GetDouble(13), r.GetDouble(14), r.GetDouble(15), r.GetDouble(16), r.GetInt64(17))
+            { Heads = r.GetString(18) });
         return list;
     }
 
@@ -208,11 +281,28 @@ public sealed class RunStore : IDisposable
         return list;
     }
 
+    /// <summary>Every sample's self-check (<see cref="SampleVerification"/>), in sample order.</summary>
+    public IReadOnlyList<SampleVerification> Verifications()
+    {
+        var list = new List<SampleVerification>();
+        using var cmd = Command("SELECT task, question_id, fraction, cells, total_cells, max_abs_dp2, worst_cell, knockout_seconds, verify_seconds, tolerance " +
+            "FROM verification ORDER BY task, question_id");
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+            list.Add(new SampleVerification(r.GetString(0), r.GetString(1), r.GetDouble(2), r.GetInt32(3), r.GetInt32(4),
+                r.IsDBNull(5) ? double.NaN : r.GetDouble(5), r.GetString(6), r.GetDouble(7), r.GetDouble(8), r.GetDouble(9)));
+        return list;
+    }
+
+    /// <summary>The run's self-check so far (null when no sample recorded one: a store from before self-checks, or none done yet).</summary>
+    public VerificationSummary? Verification() => VerificationSummary.Of(Verifications());
+
     /// <summary>Everything the store holds, as the results code (exports, figures, report) consumes it.</summary>
     public RunResults Results() => new(KnockoutRows(), LensRows(), Excluded(),
         RowErrors().Select(e => new MalformedRow(e.File, e.Line, $"{e.Field}: {e.Message}")).ToList())
     {
         Partial = PartialMerge(),
+        Verification = Verification(),
         Manifest = Manifest,
         Noted = NotedSamples(),
     };
@@ -258,10 +348,20 @@ public sealed class RunStore : IDisposable
         }
         try
         {
-            using var tx2 = _db.BeginTransaction();
-            foreach (var table in new[] { "samples", "knockout", "lens" })
+            // A shard written before per-head maps has no heads column: its rows measured every head ("").
+            var knockoutSelect = ColumnsOf("src", "knockout").Contains("heads") ? KnockoutColumnList
+                : KnockoutColumnList.Replace(", heads", ", ''", StringComparison.Ordinal);
+            var copies = new List<(string Table, string Sql)>
             {
-                using var ins = Command($"INSERT INTO main.{table} SELECT * FROM src.{table}", tx2);
+                ("samples", "INSERT INTO main.samples SELECT * FROM src.samples"),
+                ("knockout", $"INSERT INTO main.knockout ({KnockoutColumnList}) SELECT {knockoutSelect} FROM src.knockout"),
+                ("lens", "INSERT INTO main.lens SELECT * FROM src.lens"),
+            };
+            if (HasTable("src", "verification")) copies.Add(("verification", "INSERT INTO main.verification SELECT * FROM src.verification"));
+            using var tx2 = _db.BeginTransaction();
+            foreach (var (table, sql) in copies)
+            {
+                using var ins = Command(sql, tx2);
                 try { ins.ExecuteNonQuery(); }
                 catch (SqliteException e) when (e.SqliteErrorCode == 19)   // constraint: a sample in two shards
                 {
@@ -307,9 +407,18 @@ public sealed class RunStore : IDisposable
 
     private void InsertKnockout(SqliteTransaction tx, KnockoutRow k)
     {
-        using var cmd = Command("INSERT INTO knockout VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)", tx);
+        using var cmd = Command($"INSERT INTO knockout ({KnockoutColumnList}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)", tx);
         object[] values = [k.Task, k.QuestionId, k.ImageId, k.Answer, k.Predicted, k.Question, k.Experiment, k.BlockDesc, k.Window, k.Layer,
-            k.WindowLayers, k.Subword, k.TargetTokenId, k.BaseScore, k.NewScore, k.LogProbNew, k.RelativeDiff, k.Top1New];
+            k.WindowLayers, k.Subword, k.TargetTokenId, k.BaseScore, k.NewScore, k.LogProbNew, k.RelativeDiff, k.Top1New, k.Heads];
+        for (int i = 0; i < values.Length; i++) cmd.Parameters.AddWithValue("$" + (i + 1), values[i]);
+        cmd.ExecuteNonQuery();
+    }
+
+    private void InsertVerification(SqliteTransaction tx, SampleVerification v)
+    {
+        using var cmd = Command("INSERT INTO verification VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)", tx);
+        object[] values = [v.Task, v.QuestionId, v.Fraction, v.Cells, v.TotalCells, double.IsNaN(v.MaxAbsDeltaP2) ? DBNull.Value : v.MaxAbsDeltaP2,
+            v.WorstCell, v.KnockoutSeconds, v.VerifySeconds, v.Tolerance];
         for (int i = 0; i < values.Length; i++) cmd.Parameters.AddWithValue("$" + (i + 1), values[i]);
         cmd.ExecuteNonQuery();
     }

@@ -13,11 +13,11 @@ public class ExporterTests
         new("ChooseAttr", "06695482", "2370134", "empty", "empty", "Is the jar full or empty?", "exp1", "Question->Last", 9, 0, "0-4", subword,
             2175, 0.1 + 0.2, 0.30000000000000004 * (1 - 1e-9), -1.2039728043259361, -3.3306690738754696E-14, 2175),
         new("ChooseAttr", "0012", "n2401803", "white, brown", "\"white\"", "Is the label, which says \"honey\", white?\nSecond line\r\nthird", "exp1", "Image->Last", 9, 39, "35-39", subword,
-            long.MaxValue, double.Epsilon, 4.9e-324, double.NegativeInfinity, -100, -1),
+            long.MaxValue, double.Epsilon, 4.9e-324, double.NegativeInfinity, -100, -1) { Heads = "3" },
         new("QueryAttr", "7", "img", "", " spaced ", "naïve café – 日本", "", "Last->Last", 0, 17, "", subword,
             0, 1, double.NaN, double.NaN, double.PositiveInfinity, long.MinValue),
         new("QueryAttr", "8", "img", "a", "a", "q", "exp1", "Last->Last", 9, 3, "0-7", subword,
-            -5, 1e300, 1.7976931348623157E+308, -0.0, -0.0, 1),
+            -5, 1e300, 1.7976931348623157E+308, -0.0, -0.0, 1) { Heads = "-0" },
     ];
 
     [Fact]
@@ -28,7 +28,7 @@ public class ExporterTests
         Exporter.WriteKnockoutCsv(path, AwkwardRows());
         var header = File.ReadLines(path).First();
         Assert.Equal("question_id,image,answer,predicted answer,question,block_desc,layer,base_score_first,new_score_first,relative diff first,"
-            + "task,experiment,window,window_layers,target_token_id,logprob_new,top1_new", header);
+            + "task,experiment,window,window_layers,target_token_id,logprob_new,top1_new,heads", header);
         Exporter.WriteKnockoutCsv(path, AwkwardRows("final"));
         Assert.StartsWith("question_id,image,answer,predicted answer,question,block_desc,layer,base_score_final,new_score_final,relative diff final,task,",
             File.ReadLines(path).First());
@@ -62,7 +62,7 @@ public class ExporterTests
         var text = File.ReadAllText(path);
         Assert.Contains("\n06695482,2370134,empty,empty,Is the jar full or empty?,Question->Last,0,0.30000000000000004,", text);
         Assert.Contains("\"white, brown\",\"\"\"white\"\"\",\"Is the label, which says \"\"honey\"\", white?\nSecond line\r\nthird\"", text);
-        Assert.Contains(",Image->Last,39,5E-324,5E-324,-100,ChooseAttr,exp1,9,35-39,9223372036854775807,-inf,-1\n", text);
+        Assert.Contains(",Image->Last,39,5E-324,5E-324,-100,ChooseAttr,exp1,9,35-39,9223372036854775807,-inf,-1,3\n", text);
         Assert.Contains(",NaN,inf,QueryAttr,", text);
         Assert.DoesNotContain("\uFEFF", text);
         Assert.False(new UTF8Encoding(false, true).GetString(File.ReadAllBytes(path)).Length == 0);
@@ -134,7 +134,7 @@ public class ExporterTests
         Exporter.WriteLensCsv(dir.File("l.csv"), lens);
         Exporter.WriteLensAggregatesCsv(dir.File("la.csv"), Aggregator.AggregateLens(lens));
         Exporter.WriteExcludedCsv(dir.File("e.csv"), [new ExcludedSample("T", "001", "missing_image", "no file 1.jpg, in images/")]);
-        Assert.Equal("task,experiment,block_desc,subword,layer,n,mean,std_error,ci95_low,ci95_high,ci_method,window", File.ReadLines(dir.File("a.csv")).First());
+        Assert.Equal("task,experiment,block_desc,subword,layer,n,mean,std_error,ci95_low,ci95_high,ci_method,window,heads", File.ReadLines(dir.File("a.csv")).First());
         Assert.Equal("task,question_id,answer,predicted answer,token_kind,token_text,token_id,layer,prob_raw,prob_norm", File.ReadLines(dir.File("l.csv")).First());
         Assert.Equal("task,token_kind,layer,n,mean_raw,std_error_raw,ci95_low_raw,ci95_high_raw,mean_norm,std_error_norm,ci95_low_norm,ci95_high_norm,ci_method",
             File.ReadLines(dir.File("la.csv")).First());
@@ -165,13 +165,13 @@ public class ExporterTests
         var path = dir.File("bad.csv");
         Exporter.WriteKnockoutCsv(path, AwkwardRows());   // the second row spans lines 3-5
         var lines = File.ReadAllText(path);
-        File.WriteAllText(path, lines + "1,2,3\n9,img,a,a,q,Last->Last,seven,0.5,0.5,0,T,e,9,,1,0,1\n9,img,a,a,\"q,Last->Last,3,0.5,0.5,0,T,e,9,,1,0,1\n");
+        File.WriteAllText(path, lines + "1,2,3\n9,img,a,a,q,Last->Last,seven,0.5,0.5,0,T,e,9,,1,0,1,\n9,img,a,a,\"q,Last->Last,3,0.5,0.5,0,T,e,9,,1,0,1,\n");
 
         var malformed = new List<MalformedRow>();
         var rows = ResultReader.ReadKnockoutCsv(path, malformed);
         Assert.Equal(AwkwardRows(), rows);
         Assert.Equal(3, malformed.Count);
-        Assert.Equal((8L, "3 fields; the header has 17"), (malformed[0].Line, malformed[0].Problem));
+        Assert.Equal((8L, "3 fields; the header has 18"), (malformed[0].Line, malformed[0].Problem));
         Assert.Equal(9, malformed[1].Line);
         Assert.Contains("'layer': 'seven' is not an integer", malformed[1].Problem);
         Assert.Equal(10, malformed[2].Line);

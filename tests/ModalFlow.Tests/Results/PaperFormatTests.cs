@@ -12,9 +12,9 @@ namespace ModalFlow.Tests.Results;
 /// </summary>
 public class PaperFormatTests
 {
-    private static string TestData(string name) => Path.Combine(AppContext.BaseDirectory, "Results", "TestData", name);
+    internal static string TestData(string name) => Path.Combine(AppContext.BaseDirectory, "Results", "TestData", name);
 
-    private const string PaperFile = "GQA_val_correct_question_with_choose_ChooseAttr_window9_Image_Central_Object___Question.csv";
+    internal const string PaperFile = "GQA_val_correct_question_with_choose_ChooseAttr_window9_Image_Central_Object___Question.csv";
 
     /// <summary>
     /// InformationFlow.py at commit c9a1111dac4baa175f67716fab473789320187c0 appends, per sample and layer,
@@ -31,7 +31,7 @@ public class PaperFormatTests
     private static double F64(string hex) => BitConverter.Int64BitsToDouble(BinaryPrimitives.ReadInt64BigEndian(Convert.FromHexString(hex)));
 
     /// <summary>The rows make_paper_knockout_csv.py wrote, as KnockoutRows under our names (block renamed, image id bare).</summary>
-    private static List<KnockoutRow> FixtureRows()
+    internal static List<KnockoutRow> FixtureRows()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(TestData("paper_knockout_rows.json")));
         return doc.RootElement.EnumerateArray().Select(e =>
@@ -45,7 +45,7 @@ public class PaperFormatTests
         }).ToList();
     }
 
-    private static void AssertSameBytes(string expectedPath, string actualPath)
+    internal static void AssertSameBytes(string expectedPath, string actualPath)
     {
         var expected = File.ReadAllBytes(expectedPath);
         var actual = File.ReadAllBytes(actualPath);

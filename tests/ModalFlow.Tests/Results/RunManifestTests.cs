@@ -24,4 +24,14 @@ public class RunManifestTests
         var diff = Assert.Single(a.Differences(Manifest("custom:Image->Last")));
         Assert.Equal("Experiment (stored \"2:Image->Question\", now \"custom:Image->Last\")", diff);
     }
+
+    [Fact]
+    public void The_Self_Check_Share_Is_Recorded_But_A_Resume_May_Change_It()
+    {
+        var a = Manifest("2") with { Verify = 0.01 };
+        Assert.Equal(0.01, RunManifest.FromJson(a.ToJson()).Verify);
+        Assert.Empty(a.Differences(a with { Verify = 0.5 }));
+        Assert.Empty(a.Differences(a with { Verify = null }));   // a store from before self-checks
+        Assert.Single(a.Differences(a with { Window = 1, Verify = 0 }));
+    }
 }
