@@ -17,6 +17,7 @@ public static class Cli
             PredictCommand.Create(ctx),
             TraceCommand.Create(ctx),
             RunCommand.Create(ctx),
+            PlanCommand.Create(ctx),
             ReportCommand.Create(ctx),
             MergeCommand.Create(ctx),
             CompareCommand.Create(ctx),

@@ -206,15 +206,19 @@ public static class ExperimentRunner
     };
 
     /// <summary>The self-check's settings and whether this run folder has checked a cell yet (at least one per folder).</summary>
-    private sealed class SelfCheckState(double fraction, bool anyChecked)
+    internal sealed class SelfCheckState(double fraction, bool anyChecked)
     {
         public double Fraction { get; } = fraction;
         public bool AnyChecked { get; set; } = anyChecked;
         public NaiveKnockoutEngine Reference { get; } = new();
     }
 
-    private static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
-        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, StageTimings timings)
+    /// <summary>
+    /// One sample, as `run` does it, committed to <paramref name="store"/>; <paramref name="clock"/> (the cost planner's)
+    /// is told when each phase ends.
+    /// </summary>
+    internal static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
+        IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, StageTimings timings, SamplePhaseClock? clock = null)
     {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
@@ -224,6 +228,7 @@ public static class ExperimentRunner
         PreparedInput input;
         try { input = timings.Vision(() => PreparedInput.Create(m, imagePath, row.Question, o.ImageMode)); }
         catch (InputException e) { Exclude("bad input", e.Message); return; }
+        clock?.End(SamplePhase.Prepare);
         using (input)
         {
             // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
@@ -231,7 +236,9 @@ public static class ExperimentRunner
             // FastV's ranking reads the clean run's attention from the last position: kept only when pruning.
             bool attention = o.Experiment.Kind == ExperimentKind.Prune;
             using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention));
+            clock?.End(SamplePhase.Clean);
             var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, o.MaxNewTokens));
+            clock?.End(SamplePhase.Answer);
             var predicted = prediction.Answer.Trim().ToLowerInvariant();
             if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
             {
@@ -244,6 +251,7 @@ public static class ExperimentRunner
             // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
             // new last position (a second clean pass over the longer sequence).
             using var final = o.Subword == "final" && answerTokens.Count > 1 ? timings.Clean(() => FinalSubwordRun(m, input, answerTokens, attention)) : null;
+            clock?.End(SamplePhase.Clean);
             var run = final ?? clean;
             int last = (int)run.SeqLen - 1;
             long target = run.TargetTokenId;
@@ -271,10 +279,12 @@ public static class ExperimentRunner
             var measured = timings.Knockouts(() => Measurements.For(o.Experiment.Kind)(sample));
             // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
             // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
+            clock?.End(SamplePhase.Measure);
             var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
                 VerificationSummary.ToleranceFor(o.DType), check.Reference);
             store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null, verification);
             check.AnyChecked |= verification.Cells > 0;
+            clock?.End(SamplePhase.Commit);
             if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));
         }
     }
