@@ -58,8 +58,8 @@ public sealed class WithdrawalExactnessTests(ITestOutputHelper log)
 
         var image = input.Layout.Image.Positions();
         double worst = 0;
-        // The masked reference is a full float64 forward per K: on the ~2,200-position NeXT sequences two K keep the test short.
-        var checkedK = clean.SeqLen > 1500 ? [0, layers - 1] : Enumerable.Range(0, layers).ToArray();
+        // The masked reference is a full float64 forward per K: on the ~2,200-position NeXT sequences one K (0: every layer masked) keeps the test short.
+        var checkedK = clean.SeqLen > 1500 ? [0] : Enumerable.Range(0, layers).ToArray();
         foreach (var r in rows.Where(r => checkedK.Contains(r.Layer)))
         {
             Assert.Equal(string.Join(" ", Enumerable.Range(r.Layer, layers - r.Layer)), r.WindowLayers);
