@@ -30,7 +30,10 @@ public sealed class MergeCommandTests : IDisposable
         {
             db.Open();
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "DELETE FROM knockout WHERE question_id = (SELECT MIN(question_id) FROM samples); DELETE FROM samples WHERE question_id = (SELECT MIN(question_id) FROM samples)";
+            // Everything the sample's one transaction wrote: its rows, its self-check record and its "done" mark.
+            cmd.CommandText = "DELETE FROM knockout WHERE question_id = (SELECT MIN(question_id) FROM samples); " +
+                "DELETE FROM verification WHERE question_id = (SELECT MIN(question_id) FROM samples); " +
+                "DELETE FROM samples WHERE question_id = (SELECT MIN(question_id) FROM samples)";
             cmd.ExecuteNonQuery();
         }
         var merged = Dir("merged");

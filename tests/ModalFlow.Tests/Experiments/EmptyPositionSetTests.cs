@@ -113,7 +113,9 @@ public sealed class EmptyPositionSetTests(ITestOutputHelper log) : IDisposable
             Assert.True(nothing.BlocksNothing);
             Assert.Equal(clean.LogP1, o[0].LogP2);
             Assert.Equal(clean.Top1Id, o[0].Top1New);
-            Assert.Equal(o[0].P2, o[1].P2, 1e-6);
+            // The no-op runs through the engine's attention kernels, which round differently from the clean forward: the
+            // engines' parity tolerance (1e-5 relative) applies.
+            Assert.True(Math.Abs(o[0].P2 - o[1].P2) <= 1e-5 * o[0].P2, $"{kind}: nothing blocked {o[0].P2:R} vs causal no-op {o[1].P2:R}");
         }
     }
 
