@@ -125,7 +125,8 @@ public class ReportBrowserTests(DemoReportFixture demo, ITestOutputHelper output
         Assert.Equal(demo.StoredSamples().Count, browser.Evaluate<int>("document.querySelectorAll('#sample-rows tr').length"));
         Assert.True(browser.Evaluate<int>("document.querySelectorAll('#overview table.kv tr').length") >= 10, "the overview lists the run's settings");
         Assert.Contains("Checks of the method", browser.Evaluate<string>("document.getElementById('overview').textContent"));
-        Assert.True(browser.Evaluate<int>("[...document.querySelectorAll('#overview .figures img')].filter(i => i.complete && i.naturalWidth > 0).length") > 0,
+        // decode() waits for each inline figure to be decoded (a data: URI still decodes asynchronously).
+        Assert.True(browser.Evaluate<int>("Promise.all([...document.querySelectorAll('#overview .figures img')].map(i => i.decode().then(() => i.naturalWidth > 0 ? 1 : 0, () => 0))).then(a => a.reduce((x, y) => x + y, 0))") > 0,
             "the overview shows the figures of report.md");
 
         // Per-sample curves on demand.

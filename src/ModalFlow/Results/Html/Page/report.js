@@ -281,7 +281,7 @@
     if (D.figures.length) {
       root.appendChild(h('h3', { text: 'Figures (as in report.md)' }));
       root.appendChild(h('div', { class: 'figures' }, D.figures.map((f) => {
-        const fig = h('figure', null, h('img', { src: f.src, alt: f.caption, loading: 'lazy' }), h('figcaption', { text: f.caption }));
+        const fig = h('figure', null, h('img', { src: f.src, alt: f.caption }), h('figcaption', { text: f.caption }));
         fig.querySelector('img').addEventListener('click', () => fig.classList.toggle('big'));
         return fig;
       })));
