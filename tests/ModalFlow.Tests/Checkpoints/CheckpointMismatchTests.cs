@@ -74,7 +74,7 @@ public class CheckpointMismatchTests
         finally { renamed.Delete(true); }
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("{\"image_processor_type\": \"LlavaNextImageProcessor\"}", "image_processor_type", "expected CLIPImageProcessor")]
     [InlineData("{\"size\": {\"height\": 336, \"width\": 336}}", "size", "shortest_edge")]
     [InlineData("{\"image_mean\": [0.5, 0.5]}", "image_mean", "expected three numbers")]

@@ -121,7 +121,7 @@ public class ConfigTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_And_Malformed_Config_Files_Name_The_File()
     {
         var dir = Directory.CreateTempSubdirectory("mf-config-");

@@ -214,7 +214,7 @@ public sealed class OriginalConfigTests
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Vision_Tower_Locator_Tries_Explicit_Then_Siblings()
     {
         var root = Directory.CreateTempSubdirectory("mf-loc-");

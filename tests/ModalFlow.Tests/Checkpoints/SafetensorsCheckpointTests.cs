@@ -41,7 +41,7 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         return index;
     }
 
-    [Fact]
+    [SharedFact]
     public void Sharded_Folder_With_Index_Loads_Every_Tensor_From_Its_Shard()
     {
         var folder = _dir.Sub("sharded");
@@ -74,7 +74,7 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         Assert.Equal(ck.Names, viaIndex.Names);
     }
 
-    [Fact]
+    [SharedFact]
     public void Folder_Without_Index_Loads_All_Files()
     {
         var folder = _dir.Sub("loose");
@@ -121,7 +121,7 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         Assert.EndsWith("model-00003-of-00003.safetensors", ck.FileOf("language_model.lm_head.weight"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Dispose_Releases_Every_Shard()
     {
         var folder = _dir.Sub("release");
@@ -139,7 +139,7 @@ public sealed class SafetensorsCheckpointTests : IDisposable
         Assert.Equal([1f, 2, 3, 4, 5, 6], kept.data<float>().ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Failed_Open_Releases_Shards_Already_Mapped()
     {
         var folder = _dir.Sub("half");

@@ -15,7 +15,7 @@ public sealed class MergeCommandTests : IDisposable
 
     private string Dir(string name) => Path.Combine(_tmp.FullName, name);
 
-    [Fact]
+    [SharedFact]
     public void Missing_Or_Unfinished_Shards_Are_Refused_Unless_Allow_Partial_Which_The_Report_States()
     {
         var data = GqaTaskReader.ReadTask(SharedData.DataFile("paper-gqa"), GqaTasks.LogicalObj);
@@ -80,7 +80,7 @@ public sealed class MergeCommandTests : IDisposable
         Assert.DoesNotContain("Partial results", File.ReadAllText(Path.Combine(merged, "report.md")));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Shard_That_Is_Still_Being_Written_Is_Not_Merged()
     {
         var shard = Dir("busy");

@@ -37,7 +37,7 @@ public class ParseErrorTests
         { ["inspect", "--model", Model, "extra"], ["unexpected argument 'extra'"] },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Errors))]
     public void Parse_Errors_Go_To_Stderr_Only_With_Exit_2(string[] args, string[] expected)
     {
@@ -50,7 +50,7 @@ public class ParseErrorTests
         Assert.DoesNotContain("   at ", stderr);
     }
 
-    [Fact]
+    [SharedFact]
     public void Help_Names_The_Command_Modalflow_And_Goes_To_Stdout()
     {
         var (code, stdout, stderr) = CliTests.Run("--help");
@@ -62,7 +62,7 @@ public class ParseErrorTests
         Assert.Contains("modalflow run [options]", run.Out);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("report")]
     [InlineData("merge")]
     [InlineData("toy", "train")]
@@ -76,7 +76,7 @@ public class ParseErrorTests
         foreach (var o in new[] { "--tokenizer", "--anyres", "--vision-tower", "--dtype" }) Assert.DoesNotContain(o, stdout);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("predict")]
     [InlineData("trace")]
     [InlineData("run")]
@@ -88,7 +88,7 @@ public class ParseErrorTests
         foreach (var o in new[] { "--model", "--tokenizer", "--anyres", "--vision-tower" }) Assert.Contains(o, stdout);
     }
 
-    [Fact]
+    [SharedFact]
     public void An_Unknown_Task_Lists_The_Tasks_Found_And_The_Folder_Searched()
     {
         var data = SharedData.DataFile("paper-gqa");
@@ -113,7 +113,7 @@ public class ParseErrorTests
         finally { images.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Window_Wider_Than_The_Model_Gives_A_One_Line_Note_And_Still_Runs()
     {
         var c = FixtureCase.Load("tiny-llava-1.5", "ironing_rel");

@@ -122,7 +122,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(2 * 8, stdout.Split('\n').Count(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^\s+\d+(\s+-?\d+\.\d\d){5}\s*$")));
     }
 
-    [Fact]
+    [SharedFact]
     public void Run_Heads_On_A_Toy_Task_Stores_The_Maps_Exports_And_Draws_Them_And_Its_Self_Check_Passes()
     {
         EmbeddedToy.EnsurePresent();
@@ -162,7 +162,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("Self-check:", report);
     }
 
-    [Fact]
+    [SharedFact]
     public void Run_Heads_Without_A_Block_Is_Refused()
     {
         var (code, _, stderr) = CliTests.Run("run", "--model", EmbeddedToy.ModelDir, "--data", Path.Combine(EmbeddedToy.EvalDir, "toy_ChooseCat.csv"),

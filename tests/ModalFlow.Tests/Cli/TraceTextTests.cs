@@ -7,7 +7,7 @@ namespace ModalFlow.Tests.Cli;
 /// <summary>`modalflow trace` without --json: lines a person reads, no record dumps.</summary>
 public class TraceTextTests
 {
-    [Fact]
+    [SharedFact]
     public void Trace_Text_Is_Readable_Lines_Without_Record_Dumps()
     {
         var c = FixtureCase.Load("tiny-llava-1.5", "ironing_rel");

@@ -25,7 +25,7 @@ public sealed class OneWriterTests(ITestOutputHelper log) : IDisposable
         "--images", images, "--experiment", "1", "--window", "3", "--limit", $"{Samples}", "--filter", "none", "--out", outDir,
     ];
 
-    [Fact]
+    [SharedFact]
     public void Second_Writer_Is_Refused_Killed_Writer_Is_Taken_Over_And_Rows_Equal_An_Uninterrupted_Run()
     {
         var data = GqaTaskReader.ReadTask(SharedData.DataFile("paper-gqa"), GqaTasks.ChooseAttr);

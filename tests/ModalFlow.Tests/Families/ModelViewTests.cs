@@ -30,7 +30,7 @@ public class ModelViewTests
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Folders))]
     public void Token_Rectangles_Hold_Exactly_The_Red_Pixels_The_Patch_Mapper_Marks(string name)
     {
@@ -73,7 +73,7 @@ public class ModelViewTests
         if (name == "onevision") Assert.True(interpolatedCases > 0, "expected some interpolated OneVision cases");
     }
 
-    [Fact]
+    [SharedFact]
     public void Llava15_View_Is_The_Picture_Whose_Pixel_Values_The_Model_Takes()
     {
         var folder = (ModalFlow.Families.Llava.LlavaModelFolder)ModelFolder.Read(SharedData.Fixture("tiny-llava-1.5"));
@@ -90,7 +90,7 @@ public class ModelViewTests
         Assert.True(first < 0, $"pixel value {first}: view {(first < 0 ? 0 : actual[first])}, model input {(first < 0 ? 0 : expected[first])}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Next_Tiles_Are_Windows_Of_The_Viewed_Canvas()
     {
         var folder = (ModalFlow.Families.Llava.LlavaModelFolder)ModelFolder.Read(SharedData.Fixture("tiny-llava-next"));
@@ -111,7 +111,7 @@ public class ModelViewTests
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void View_Refuses_An_Image_Mode_The_Family_Does_Not_Have()
     {
         var folder = ModelFolder.Read(FamilyFolders.AsDownloaded(FamilyFolders.Qwen2Vl));

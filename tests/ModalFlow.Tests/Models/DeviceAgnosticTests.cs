@@ -19,7 +19,7 @@ public sealed class DeviceAgnosticTests
 {
     public DeviceAgnosticTests() => TorchRuntime.Initialize();
 
-    [Fact]
+    [SharedFact]
     public void Llava_Vision_Projector_Decoder_And_Suffix_Recompute_Run_On_The_Models_Device()
     {
         var cfg = LlavaConfig.Load(SharedData.Fixture("tiny-llava-1.5"));
@@ -32,7 +32,7 @@ public sealed class DeviceAgnosticTests
         AssertDecoderStaysOnMeta(model.LanguageModel, embeds, PositionIds.Sequential((int)embeds.shape[1]));
     }
 
-    [Fact]
+    [SharedFact]
     public void Qwen2Vl_M_RoPE_Decoder_Runs_On_The_Models_Device()
     {
         var cfg = new LlamaTextConfig

@@ -35,7 +35,7 @@ public class NextGridTests
 
     // anyres-cases.md "Worked examples" (original LLaVA-NeXT arithmetic = transformers v4.44.2 truncation):
     // W, H, canvas cols, rows, kept rows, kept cols, tokens.
-    [Theory]
+    [SharedTheory]
     [InlineData(500, 375, 2, 2, 36, 48, 2340)]
     [InlineData(375, 500, 2, 2, 48, 36, 2352)]
     [InlineData(640, 480, 2, 2, 36, 48, 2340)]
@@ -57,7 +57,7 @@ public class NextGridTests
         Assert.True(grid.RowStart == 0 || grid.ColStart == 0);
     }
 
-    [Fact]
+    [SharedFact]
     public void Offsets_Place_Newlines_After_Every_Kept_Row_And_Skip_Cut_Cells()
     {
         var grid = NextGrid.Create(2, 2, 24, 500, 375);              // rows [6, 42) kept, all 48 columns

@@ -19,7 +19,7 @@ public sealed class PaperRoundTripTests(ITestOutputHelper log) : IDisposable
 
     private static (int Code, string Out, string Err) Run(params string[] args) => ModalFlow.Tests.Cli.CliTests.Run(args);
 
-    [Fact]
+    [SharedFact]
     public void Run_Format_Paper_Writes_The_Papers_Csv_And_Compare_Finds_Zero_Then_The_Perturbation()
     {
         var paperGqa = SharedData.DataFile("paper-gqa");

@@ -30,7 +30,7 @@ public sealed class HubJsonFolderFixture : IDisposable
 
 public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture<HubJsonFolderFixture>
 {
-    [Fact]
+    [SharedFact]
     public void Llama3_Folder_With_Only_TokenizerJson_Loads_With_No_Extra_Flag()
     {
         var tok = Assert.IsType<ByteLevelBpeTokenizer>(folders.Llama3);
@@ -45,7 +45,7 @@ public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture
         Assert.Equal([128000, 2028, 374, 264, 1296, 11914, 13], tok.EncodeWithBos("This is a test sentence."));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("dog_jar")]
     [InlineData("ironing_rel")]
     [InlineData("tree_attr")]
@@ -60,7 +60,7 @@ public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture
         Assert.Equal(c.QuestionTokens, layout.TextAfterImageTokens[(layout.Question.Start - layout.TextAfterImage.Start)..(layout.Question.End - layout.TextAfterImage.Start)]);
     }
 
-    [Fact]
+    [SharedFact]
     public void Llama3_TokenizerJson_Equals_HF_Tokenizers_And_Tiktoken_On_Tricky_Strings()
     {
         var texts = BpeReference.Texts;
@@ -79,7 +79,7 @@ public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture
         for (var i = 0; i < texts.Length; i++) Assert.Equal(hf[i].Tokens, folders.Llama3.IdsToTokens(hf[i].Ids));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(ChatFixtures.Qwen2VL)]
     [InlineData(ChatFixtures.OneVision)]
     public void Qwen2_Folder_As_Downloaded_Reads_TokenizerJson(string model)
@@ -103,7 +103,7 @@ public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Folder_With_TokenizerModel_Keeps_Reading_It()
     {
         // llava-hf/llava-1.5-7b-hf ships tokenizer.model and tokenizer.json: the SentencePiece model stays the one read.
@@ -116,7 +116,7 @@ public class HubTokenizerJsonTests(HubJsonFolderFixture folders) : IClassFixture
         Assert.Contains("tokenizer.model", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void DefaultFor_Keeps_The_Llava_Templates()
     {
         Assert.Equal(ConversationTemplate.VicunaV1, ConversationTemplate.DefaultFor(TextFixtures.Llama2));

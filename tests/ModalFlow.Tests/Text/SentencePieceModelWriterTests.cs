@@ -42,7 +42,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
 
     // 1 ---------------------------------------------------------------------------------------------------------
 
-    [Fact]
+    [SharedFact]
     public void GeneratedModel_Loads_With_SentencePieceTextTokenizer_And_TokenizerLoader()
     {
         var vocab = DemoVocab.Value;
@@ -78,7 +78,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
 
     // 2 ---------------------------------------------------------------------------------------------------------
 
-    [Fact]
+    [SharedFact]
     public void EveryVocabularyWord_Is_OneToken_And_Decodes_Back()
     {
         var tok = DemoTokenizer.Value;
@@ -114,7 +114,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         }
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("é")]
     [InlineData("café au lait, s'il vous plaît")]
     [InlineData("The year 2024 had 366 days; 3.14159 ≈ π.")]
@@ -133,7 +133,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         Assert.Equal(Encoding.UTF8.GetBytes(" " + text), ids.SelectMany(tok.TokenTextBytes).ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void UnknownCharacters_Use_BytePieces_And_Digits_Stay_Single()
     {
         var tok = DemoTokenizer.Value;
@@ -148,7 +148,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
 
     // 3 ---------------------------------------------------------------------------------------------------------
 
-    [Fact]
+    [SharedFact]
     public void PaperPrompt_Tokenizes_And_Lays_Out_Question_And_Instruction()
     {
         var tok = DemoTokenizer.Value;
@@ -185,7 +185,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
 
     // 4 ---------------------------------------------------------------------------------------------------------
 
-    [Fact]
+    [SharedFact]
     public void Build_Is_Deterministic_And_Independent_Of_Word_Order()
     {
         var texts = new[] { "Which side of the table is the cup on?", "\nWhich", "x jar:jar (jar)", "café é", "  two  spaces ", "Answer the question using a single word or phrase.", "The assistant's user's", "ASSISTANTS USERS Ares", "漢字 😀 2024\n\ttab", "theirs thee t h e" };
@@ -199,7 +199,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         output.WriteLine($"{DemoVocab.Value.Count} pieces, {a.Length} bytes, SHA-256 {Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(a))}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Vocabulary_Layout_And_Merge_Paths()
     {
         var vocab = DemoVocab.Value;
@@ -220,7 +220,7 @@ public class SentencePieceModelWriterTests(ITestOutputHelper output)
         Assert.InRange(vocab.Count, 300, 1000);
     }
 
-    [Fact]
+    [SharedFact]
     public void BadWords_And_BadLayouts_Are_Rejected()
     {
         Assert.Throws<ArgumentException>(() => SentencePieceVocabulary.ForWords(["don't"]));

@@ -19,7 +19,7 @@ public sealed class TextBadInputTests : IDisposable
         return path;
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_TokenizerModel_In_ModelFolder()
     {
         var e = Assert.Throws<InputException>(() => TokenizerLoader.Load(_dir));
@@ -28,7 +28,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("pass the tokenizer file explicitly", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Without_TokenizerModel_A_TokenizerJson_Is_Read_And_Its_Problems_Named()
     {
         var path = Write("tokenizer.json", "{}"u8.ToArray());
@@ -37,7 +37,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected an object (the tokenizer model)", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Explicit_Tokenizer_File_And_Missing_Folder()
     {
         var missing = Path.Combine(_dir, "nope.model");
@@ -61,7 +61,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected a SentencePiece model", e.Message);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("empty", "", "the file is empty")]
     [InlineData("text", "hello tokenizer\n", "unrecognised content")]
     public void Unrecognised_Tokenizer_File(string name, string content, string problem)
@@ -73,7 +73,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected a SentencePiece model (protobuf) or a tiktoken ranks file", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Corrupt_Tiktoken_Ranks_Name_The_Line()
     {
         var bad = Write("bad.model", "IQ== 0\nIg== 1\n!!!notbase64 2\n"u8.ToArray());
@@ -129,7 +129,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected exactly one <image> in the prompt, found 2", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Unknown_Template_Name()
     {
         var e = Assert.Throws<InputException>(() => ConversationTemplate.Get("llava_v1"));
@@ -156,7 +156,7 @@ public sealed class TextBadInputTests : IDisposable
         Assert.Contains("expected a non-empty question text", l.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Question_Containing_Image_Tag()
     {
         var e = Assert.Throws<InputException>(() => PaperPrompt.UserMessage("What is <image>?"));

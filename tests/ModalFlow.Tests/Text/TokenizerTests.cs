@@ -100,7 +100,7 @@ public class TokenizerTests
         Assert.Equal((meta.BosToken, meta.EosToken, meta.NumBaseTokens), (builtIn.BosToken, builtIn.EosToken, builtIn.NumBaseTokens));
     }
 
-    [Fact]
+    [SharedFact]
     public void ByteLevel_Table_Matches_Gpt2()
     {
         Assert.Equal("Ġ", ByteLevel.Encode(" "u8));

@@ -52,7 +52,7 @@ public sealed class PerHeadKnockoutTests(ITestOutputHelper log)
         return worst;
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(21, 4, 4)]  // multi-head
     [InlineData(22, 6, 2)]  // grouped-query: 3 query heads per kv head
     [InlineData(23, 4, 1)]  // multi-query
@@ -71,7 +71,7 @@ public sealed class PerHeadKnockoutTests(ITestOutputHelper log)
         log.WriteLine($"seed {seed} heads {heads}/{kvHeads} N={n}: {specs.Count(s => s.IsPerHead)} per-head specs, worst relative |p2 fast - p2 naive| = {worst:E2}");
     }
 
-    [Fact]
+    [SharedFact]
     public void One_Head_Knocked_Out_Changes_Less_Than_All_Heads_And_Each_Head_Matters()
     {
         // The edit reaches exactly the named heads: a single head's knockout differs from the all-heads one and from no
@@ -93,7 +93,7 @@ public sealed class PerHeadKnockoutTests(ITestOutputHelper log)
         }
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(KnockoutEngineKind.Fast, 4, 4)]
     [InlineData(KnockoutEngineKind.Fast, 6, 2)]
     [InlineData(KnockoutEngineKind.Naive, 6, 2)]

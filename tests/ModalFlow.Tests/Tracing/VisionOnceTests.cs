@@ -29,7 +29,7 @@ public class VisionOnceTests
         Assert.Equal(before + 1, m.Model.VisionTower.Calls);
     }
 
-    [Fact]
+    [SharedFact]
     public void Benchmark_Harness_Agrees_Across_Engines_And_Leaves_No_Live_Tensors()
     {
         // Correctness and memory of the harness on a small geometry; its timings are reported by `modalflow bench`, not asserted.

@@ -15,7 +15,7 @@ public class AnyresTests(ITestOutputHelper output)
     /// unpad cut (side), kept grid, tokens. "transformers" rows there are the rounding release for 110x352 (the doc:
     /// v4.44.2 truncates like the original), so that row is checked against <see cref="AnyresArithmetic.TransformersRound7"/>.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     // W, H, arithmetic, canvas a x b, cols x rows, resized, paste, Hc x Wc, cut, rows?, kept rows x cols, tokens
     [InlineData(500, 375, AnyresArithmetic.LlavaNext, 672, 672, 2, 2, 672, 505, 0, 83, 48, 48, 6, true, 36, 48, 2340)]
     [InlineData(375, 500, AnyresArithmetic.LlavaNext, 672, 672, 2, 2, 505, 672, 83, 0, 48, 48, 6, false, 48, 36, 2352)]
@@ -51,7 +51,7 @@ public class AnyresTests(ITestOutputHelper output)
     }
 
     /// <summary>The other images of anyres-cases.md, the same in both arithmetics.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(1024, 899, 42, 48, 2634)]
     [InlineData(1439, 1439, 48, 48, 2928)]
     [InlineData(800, 533, 32, 48, 2144)]
@@ -70,7 +70,7 @@ public class AnyresTests(ITestOutputHelper output)
     }
 
     /// <summary>The double trap: 375·(672/500) = 504.00000000000006 → ceil 505 (the exact product would give 504).</summary>
-    [Fact]
+    [SharedFact]
     public void Resize_Uses_Scale_Then_Product_In_Doubles()
     {
         Assert.Equal(504.00000000000006, 375 * (672.0 / 500));
@@ -134,7 +134,7 @@ public class AnyresTests(ITestOutputHelper output)
     /// matters for 31 sizes: 3 more with both sides &lt;= 336 (110x176, 198x176, 205x328 on transformers' canvas), where
     /// the two code bases pick different canvases anyway.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Round7_Differs_From_Truncation_On_28_Same_Canvas_Sizes_Up_To_1300()
     {
         var sameCanvas = new List<(int, int)>();
@@ -158,7 +158,7 @@ public class AnyresTests(ITestOutputHelper output)
         Assert.Equal([(110, 176), (198, 176), (205, 328)], ownCanvas.Except(sameCanvas).Order().ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Newline_And_Token_Offsets_Follow_The_Unpadded_Layout()
     {
         var p = Plan(500, 375, AnyresArithmetic.LlavaNext); // 36 x 48 kept, rows 6..41
@@ -181,7 +181,7 @@ public class AnyresTests(ITestOutputHelper output)
         Assert.All(used, Assert.True);
     }
 
-    [Fact]
+    [SharedFact]
     public void Bad_Pinpoints_Are_Input_Errors_And_Degenerate_Images_Follow_Python()
     {
         Assert.Equal("image_grid_pinpoints", Assert.Throws<InputException>(() => Anyres.Plan(10, 10, [], AnyresArithmetic.LlavaNext)).Field);
@@ -218,7 +218,7 @@ public class AnyresTests(ITestOutputHelper output)
     }
 
     /// <summary>Geometry only: the pad is black, tiles cover the canvas row-major, the base is a squash.</summary>
-    [Fact]
+    [SharedFact]
     public void GeometryTiles_Pad_Black_And_Cut_The_Canvas_Row_Major()
     {
         var white = new Rgb8(255, 255, 255);
@@ -236,7 +236,7 @@ public class AnyresTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => Anyres.GeometryTiles(RgbImage.Filled(5, 5, white), plan));
     }
 
-    [Fact]
+    [SharedFact]
     public void PixelTiles_Reject_Options_That_Do_Not_Give_A_Tile()
     {
         var image = RgbImage.Filled(10, 10, Rgb8.Black);

@@ -57,7 +57,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     /// from Oracle/pilimg.c as above. Equal hashes across rows are expected: e.g. every 8-bit-or-deeper RGB/RGBA PNG
     /// was written from the same picture, and Pillow keeps the high byte of 16-bit samples.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("grey.jpg", 61, 47, "785c3c4dcc20a449a35d54056c56069f2333864f3a77926b0da55b34297dc13b")]
     [InlineData("grey_progressive.jpg", 61, 47, "785c3c4dcc20a449a35d54056c56069f2333864f3a77926b0da55b34297dc13b")]
     [InlineData("rgb_progressive.jpg", 203, 101, "40fd99bcf12c695bd82c6fe0f8830be5dfe32e97e2b04b8befa6a3ed6c9edb84")]
@@ -96,7 +96,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     /// rgba8.png's alpha is (13x + 7y) mod 256, so pixel (0, 0) is fully transparent but stores colour (0, 0, 182).
     /// Pillow's convert("RGB") keeps that colour; a premultiplied decode would give (0, 0, 0).
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Decode_RgbaPng_Drops_Alpha_Without_Premultiplying()
     {
         var image = ImageDecoder.Decode(VisionTestFiles.TestImage("rgba8.png"));
@@ -106,7 +106,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
     }
 
     /// <summary>rgb_exif_orientation6.jpg says "rotate 90°" in EXIF; Pillow's open/convert ignores that, so must we.</summary>
-    [Fact]
+    [SharedFact]
     public void Decode_Ignores_Exif_Orientation()
     {
         var rotated = ImageDecoder.Decode(VisionTestFiles.TestImage("rgb_exif_orientation6.jpg"));
@@ -117,7 +117,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
 
     // ---- bad input -------------------------------------------------------------------------------------------
 
-    [Fact]
+    [SharedFact]
     public void Decode_MissingFile_Throws_Naming_File_And_Expectation()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -126,7 +126,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, path, "expected a JPEG or PNG image", "does not exist");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_Directory_Throws_Naming_It()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -134,7 +134,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, dir.Path, "expected a JPEG or PNG image", "directory");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_ZeroByteFile_Throws_Naming_File_And_Expectation()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -144,7 +144,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, path, "expected a JPEG or PNG image", "empty (0 bytes)");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_TextFileNamedJpg_Throws_Naming_File_And_Expectation()
     {
         using var dir = VisionTestFiles.NewTempDir();
@@ -154,7 +154,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, path, "expected a JPEG or PNG image", "starts with", "\"Is the m\"", $"{new FileInfo(path).Length} bytes long");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_GifBytes_Throws_Saying_Only_Jpeg_And_Png()
     {
         var gif = "GIF89a"u8.ToArray().Concat(new byte[20]).ToArray();
@@ -213,7 +213,7 @@ public class ImageDecoderTests(ITestOutputHelper output)
         AssertNames(e, path, "expected a complete PNG image of 682x1024 pixels", "truncated");
     }
 
-    [Fact]
+    [SharedFact]
     public void Decode_16BitGreyscalePng_Is_Rejected_With_Reason()
     {
         var path = VisionTestFiles.TestImage("grey16.png");

@@ -80,13 +80,13 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void PadColor_Is_Int_Of_Clip_Mean_Times_255()
     {
         Assert.Equal(new Rgb8(122, 116, 104), ImageProcessingOptions.LlavaHf.PadColor);
     }
 
-    [Fact]
+    [SharedFact]
     public void Options_Validate_Rejects_Unimplemented_Settings_Naming_The_Field()
     {
         var e = Assert.Throws<InputException>(() => new ImageProcessingOptions { Resample = 2 }.Validate("preprocessor_config.json"));
@@ -101,7 +101,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     }
 
     /// <summary>transformers get_resize_output_image_size(default_to_square=False): int(336 * long / short).</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(380, 570, 336, 336, 504)]    // landscape, exact
     [InlineData(1024, 682, 336, 504, 336)]   // portrait, 504.49 truncated
     [InlineData(1439, 1439, 336, 336, 336)]  // square
@@ -115,7 +115,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
         Assert.Equal((expectedH, expectedW), LlavaImagePreprocessor.ShortestEdgeResizeSize(h, w, edge));
     }
 
-    [Fact]
+    [SharedFact]
     public void Plan_Pad_Centres_Landscape_And_Portrait_With_Floor_Offsets()
     {
         var pad = LlavaImagePreprocessor.Llava15Pad();
@@ -138,7 +138,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     /// transformers center_crop pads a too-small image with zeros: top_pad = ceil((crop - h) / 2), i.e. the window
     /// starts at (h - crop) // 2 < 0. Odd differences put the extra zero row / column first.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void CenterCrop_Larger_Than_Image_Pads_With_Zeros_Like_Transformers()
     {
         var options = new ImageProcessingOptions { DoResize = false, CropHeight = 7, CropWidth = 4 };
@@ -173,7 +173,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
     }
 
     /// <summary>A white box mask through the pad geometry with a black background: the band of the original stays white.</summary>
-    [Fact]
+    [SharedFact]
     public void ApplyGeometry_Mask_With_Black_Pad_Marks_Only_The_Image_Area()
     {
         var p = LlavaImagePreprocessor.Llava15Pad();
@@ -187,7 +187,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
         Assert.Equal(Rgb8.Black, fitted.GetPixel(0, 52));
     }
 
-    [Fact]
+    [SharedFact]
     public void ToPixelValues_Rescales_In_Double_And_Normalises_In_Float32()
     {
         var p = LlavaImagePreprocessor.Llava15Pad();
@@ -198,7 +198,7 @@ public class LlavaImagePreprocessorTests(ITestOutputHelper output)
         Assert.Equal(new[] { Expected(0, 0), Expected(17, 0), Expected(128, 1), Expected(200, 1), Expected(255, 2), Expected(3, 2) }, v);
     }
 
-    [Fact]
+    [SharedFact]
     public void Preprocess_MissingFile_Throws_InputException_Naming_It()
     {
         var path = Path.Combine(Path.GetTempPath(), "modalflow-no-such-dir", "missing.jpg");

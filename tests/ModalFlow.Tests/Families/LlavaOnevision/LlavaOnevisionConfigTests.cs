@@ -20,7 +20,7 @@ public class LlavaOnevisionConfigTests
     /// config.json omits every class default; config.full.json is what transformers v4.45.1 made of it. Every value the
     /// model uses must come out the same (Qwen2's defaults, not Llama's, inside text_config; SigLIP's inside vision_config).
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Parsing_The_Saved_Config_Gives_The_Values_Transformers_Filled_In()
     {
         var cfg = OnevisionFixture.Config();
@@ -72,7 +72,7 @@ public class LlavaOnevisionConfigTests
     }
 
     /// <summary>The full config parses to the same record (nothing in it is refused or read differently).</summary>
-    [Fact]
+    [SharedFact]
     public void Parsing_The_Full_Config_Gives_The_Same_Model_Settings()
     {
         var fromSaved = OnevisionFixture.Config();
@@ -89,7 +89,7 @@ public class LlavaOnevisionConfigTests
     /// patch-sets/llava_onevision.json states them (tile 384, patch 14 → 27x27 = 729 tokens, pinpoints 384·(1..6) as
     /// (height, width), anyres_max_9), and Qwen2Config's decoder.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Absent_Fields_Take_The_Class_Defaults_Of_The_Real_Checkpoints()
     {
         var cfg = LlavaOnevisionConfig.Parse("""
@@ -117,7 +117,7 @@ public class LlavaOnevisionConfigTests
     /// v4.45.1's own default tower (no vision_config at all) has 1152 hidden / 14 heads, which SiglipAttention refuses;
     /// so is it refused here, naming the field, instead of building a tower transformers could not.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void The_Reference_Default_Tower_Is_Refused_Like_Transformers_Refuses_It()
     {
         var e = Assert.Throws<InputException>(() => LlavaOnevisionConfig.Parse("""{"model_type": "llava_onevision"}"""));
@@ -125,7 +125,7 @@ public class LlavaOnevisionConfigTests
     }
 
     /// <summary>A partial vision_config takes SiglipVisionConfig's defaults (not the OneVision tower's) for what it omits.</summary>
-    [Fact]
+    [SharedFact]
     public void A_Partial_Vision_Block_Takes_Siglip_Defaults()
     {
         var cfg = LlavaOnevisionConfig.Parse("""{"model_type": "llava_onevision", "vision_config": {"num_hidden_layers": 2}, "image_grid_pinpoints": [[224, 224]]}""");
@@ -133,7 +133,7 @@ public class LlavaOnevisionConfigTests
         Assert.True(cfg.Vision.HasHead);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Vision_Block_Without_The_Head_Flag_Has_The_Pooling_Head()
     {
         var json = Saved();
@@ -141,7 +141,7 @@ public class LlavaOnevisionConfigTests
         Assert.True(LlavaOnevisionConfig.Parse(json.ToJsonString()).Vision.HasHead);
     }
 
-    [Fact]
+    [SharedFact]
     public void Describes_Recognises_OneVision_And_Nothing_Else()
     {
         Assert.True(LlavaOnevisionConfig.Describes(JsonDocument.Parse(Saved().ToJsonString()).RootElement));
@@ -171,7 +171,7 @@ public class LlavaOnevisionConfigTests
     };
 
     /// <summary>Anything not implemented is an InputException naming config.json and the field, never a silent drop.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Unsupported))]
     public void Unsupported_Settings_Are_Refused_Naming_The_Field(string path, string value, string field)
     {
@@ -184,7 +184,7 @@ public class LlavaOnevisionConfigTests
         Assert.Equal(field, e.Field);
     }
 
-    [Fact]
+    [SharedFact]
     public void Processor_Config_Must_Agree_With_The_Model()
     {
         var cfg = OnevisionFixture.Config();

@@ -1,6 +1,7 @@
 using ModalFlow.Data;
 using ModalFlow.Families.LlavaOnevision;
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -16,7 +17,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
 
     public static TheoryData<int, string> RowModes => OnevisionPatchGolden.RowModes();
 
-    [Fact]
+    [SharedFact]
     public void Golden_File_Has_48_Rows_11_Synthetic_And_1_Extra()
     {
         Assert.Equal(48, OnevisionPatchGolden.Rows.Count(r => r.Kind == "rows"));
@@ -30,7 +31,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
     }
 
     /// <summary>Every row, both modes: the sets and every intermediate the golden file records.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(RowModes))]
     public void Sets_Equal_The_Golden_File(int index, string mode)
     {
@@ -77,7 +78,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
     }
 
     /// <summary>Against the plain path in the test (full mask, the reference's steps, torch's own interpolate of the 0/1 map).</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(OtherSizes))]
     public void Sets_Equal_The_Plain_Reference_Path_On_Other_Sizes_And_Boxes(int w, int h, int bx, int by, int bw, int bh)
     {
@@ -92,7 +93,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
         log.WriteLine($"{mapper.Plan(w, h)}: {sets}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Real_Settings_Interpolated_Image_Equals_The_Plain_Reference_Path()
     {
         TorchRuntime.Initialize();
@@ -108,7 +109,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
     }
 
     /// <summary>The nonzero-weight sources equal what torch's bilinear interpolate of one-hot maps reads.</summary>
-    [Fact]
+    [SharedFact]
     public void Bilinear_Sources_Equal_Torch_Interpolate_Of_One_Hot_Inputs()
     {
         TorchRuntime.Initialize();
@@ -130,7 +131,7 @@ public class LlavaOnevisionPatchMapperTests(ITestOutputHelper log)
     }
 
     /// <summary>The task rows themselves (paper CSVs): their boxes (object2 skipped when "-") and size give the golden sets.</summary>
-    [Fact]
+    [SharedFact]
     public void Map_Of_The_Csv_Task_Rows_Equals_The_Golden_Sets()
     {
         var all = GqaTaskReader.ReadAll(ModalFlow.Tests.Support.SharedData.DataFile("paper-gqa"));

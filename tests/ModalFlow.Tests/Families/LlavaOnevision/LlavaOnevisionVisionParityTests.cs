@@ -18,7 +18,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
 
     private static readonly LlavaOnevisionImageProcessor Processor = OnevisionFixture.Processor();
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Vision_Features_Projected_Tiles_And_Packed_Features_Match_Transformers(string id)
     {
@@ -43,7 +43,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
         log.WriteLine($"{id} ({plan}): max |Δ| vision_features {dv:E2}, projected_tiles {dp:E2}, image_features {di:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Image_Features_From_This_Processor_Match_Transformers(string id)
     {
@@ -59,7 +59,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
     /// Feature layer −1 is <c>hidden_states[-1]</c>, the last encoder layer BEFORE post_layernorm (which only makes
     /// last_hidden_state): the goldens agree with that and not with the normed output.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Feature_Layer_Minus_One_Is_Before_Post_Layernorm()
     {
         var c = OnevisionFixture.Case("dog_jar");
@@ -73,7 +73,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
     }
 
     /// <summary>The module tree is the checkpoint key tree: named_parameters() lists exactly the file's non-decoder keys.</summary>
-    [Fact]
+    [SharedFact]
     public void Named_Parameters_Are_The_Checkpoint_Keys_Below_The_Decoder()
     {
         using var checkpoint = SafetensorsCheckpoint.Open(SharedData.Fixture(OnevisionFixture.Model, "model.safetensors"));
@@ -82,7 +82,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
         Assert.Equal(expected, actual);
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Misshaped_And_Unexpected_Tensors_Are_Reported_Together()
     {
         using var checkpoint = SafetensorsCheckpoint.Open(SharedData.Fixture(OnevisionFixture.Model, "model.safetensors"));
@@ -103,7 +103,7 @@ public sealed class LlavaOnevisionVisionParityTests(OnevisionVisionModel fx, ITe
         log.WriteLine(e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Encode_And_Pack_Leave_The_Live_Tensor_Count_Unchanged()
     {
         var c = OnevisionFixture.Case("ironing_rel");

@@ -38,7 +38,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
         ["tiny_qwen2_vl"] = new Qwen2VlPatchMapper(Qwen2VlImageProcessorOptions.Load(TinyQwen2Vl.Dir)),
     };
 
-    [Fact]
+    [SharedFact]
     public void Golden_File_Has_48_Rows_11_Synthetic_1_Extra_And_The_Two_Modes()
     {
         Assert.Equal(48, RowsLazy.Value.Count(r => r.Kind == "rows"));
@@ -48,7 +48,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
     }
 
     /// <summary>Every row, both modes: geometry fields and the related / other sets, by the fast and the reference path.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(RowIds))]
     public void Both_Modes_Fast_And_Reference_Equal_Golden_Geometry_And_Sets(int index)
     {
@@ -81,7 +81,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
     }
 
     /// <summary>The golden file's own check of the tiny fixture cases, and the cases' token counts, from the image sizes alone.</summary>
-    [Fact]
+    [SharedFact]
     public void Token_Counts_Of_The_Tiny_Fixture_Cases_Follow_From_The_Image_Size()
     {
         var tiny = Modes["tiny_qwen2_vl"];
@@ -103,7 +103,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
     }
 
     /// <summary>Random sizes (including upscaled small images and half-rounded sides) and boxes: fast path = full mask path.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("qwen2_vl_instruct")]
     [InlineData("tiny_qwen2_vl")]
     public void Fast_Path_Equals_Reference_On_Random_Sizes_And_Boxes(string mode)
@@ -141,7 +141,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
         Assert.True(related > 0);
     }
 
-    [Fact]
+    [SharedFact]
     public void Fast_Path_Equals_Reference_On_Every_40th_Csv_Row_Instruct()
     {
         var mapper = Modes["qwen2_vl_instruct"];
@@ -155,7 +155,7 @@ public class Qwen2VlPatchSetTests(ITestOutputHelper log)
     }
 
     /// <summary>Absolute positions are the image start plus the block index; the random control draws from Other.</summary>
-    [Fact]
+    [SharedFact]
     public void Sets_Give_Sequence_Positions_From_The_Image_Start()
     {
         var c = TinyQwen2Vl.Case("ironing_rel");
