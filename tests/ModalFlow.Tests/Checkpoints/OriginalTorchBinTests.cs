@@ -43,7 +43,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         ];
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(TorchSaveLayout.Contiguous)]
     [InlineData(TorchSaveLayout.Transposed)]
     [InlineData(TorchSaveLayout.SharedStorage)]
@@ -72,7 +72,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Throws<ArgumentException>(() => file.Load("a.f32", ScalarType.Int64, CPU));
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Written_By_CPython_Pickler_Reads_As_The_Values_It_Encodes()
     {
         var dir = Path.Combine(AppContext.BaseDirectory, "Checkpoints", "TestData");
@@ -96,7 +96,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Equal([-7L, 3_000_000_000L, 5], i64.data<long>().ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Sharded_Index_Is_Checked_Like_Safetensors()
     {
         var folder = Directory.CreateDirectory(P("sharded")).FullName;
@@ -165,7 +165,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         { "non-tensor value", Convert.ToBase64String(Pkl((byte)0x80, (byte)2, "}", BinUnicode("x"), "K\u0005s.")), "x: holds the integer 5; expected a tensor" },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Malicious))]
     public void Original_Bin_With_A_Disallowed_Pickle_Is_Rejected_And_Executes_Nothing(string what, string pickleBase64, string expected)
     {
@@ -186,7 +186,7 @@ public sealed class OriginalTorchBinTests : IDisposable
     private (List<TorchSaveStorage> Storages, List<TorchSaveRecord> Records) Planned() =>
         TorchSaveWriter.Plan([("w", arange(12f).reshape(3, 4)), ("v", arange(3f))], TorchSaveLayout.Contiguous);
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Truncated_Zip_Gets_A_Clear_Error()
     {
         TorchSaveWriter.Write(P("m.bin"), Sample());
@@ -197,7 +197,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains(P("cut.bin"), e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Without_Data_Pkl_Gets_A_Clear_Error()
     {
         var (s, r) = Planned();
@@ -206,7 +206,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains("data.pkl: missing", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Missing_Storage_Record_Gets_A_Clear_Error()
     {
         var (s, r) = Planned();
@@ -215,7 +215,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains("v: its storage record 'm/data/1' is missing", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Storage_Size_And_View_Mismatches_Get_Clear_Errors()
     {
         var (s, r) = Planned();
@@ -251,7 +251,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains("the record says 4294967296 × F32", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Legacy_And_Non_Zip_Files_Get_Clear_Errors()
     {
         File.WriteAllBytes(P("legacy.bin"), [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);
@@ -265,7 +265,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains("data.pkl: missing", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Truncated_Pickle_Gets_A_Clear_Error()
     {
         var (s, r) = Planned();
@@ -276,7 +276,7 @@ public sealed class OriginalTorchBinTests : IDisposable
         Assert.Contains("truncated", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Original_Bin_Many_Tensors_Use_SetItems_Batches_And_Long_Memo()
     {
         var tensors = Enumerable.Range(0, 1100).Select(i => ($"t.{i}", full(new long[] { 2 }, (float)i))).ToList();

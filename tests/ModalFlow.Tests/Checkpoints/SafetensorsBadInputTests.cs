@@ -1,5 +1,6 @@
 using ModalFlow.Checkpoints;
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using TorchSharp;
 using Xunit;
 
@@ -147,7 +148,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
 
     public static TheoryData<string> CaseIds() => [.. Cases.Keys];
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(CaseIds))]
     public void BadInput_Throws_InputException_Naming_File_Field_And_Expectation(string id)
     {
@@ -165,13 +166,13 @@ public sealed class SafetensorsBadInputTests : IDisposable
         Assert.Contains(c.Expect, ex.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Every_Rule_Has_A_Case()
     {
         Assert.True(Cases.Count >= 40, $"{Cases.Count} cases");
     }
 
-    [Fact]
+    [SharedFact]
     public void Bool_Byte_Other_Than_0_Or_1_Is_Rejected_On_Load_Without_Leaking_Tensors()
     {
         var path = new SafetensorsTestWriter().Add("mask", "BOOL", [4], new byte[] { 1, 0, 2, 1 }).Write(_dir.File("mask.safetensors"));
@@ -184,7 +185,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
         Assert.Contains("BOOL element 2 is byte 0x02; expected 0 or 1", ex.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Lossy_Conversion_Is_Refused_Naming_File_And_Tensor()
     {
         var path = new SafetensorsTestWriter()
@@ -198,7 +199,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
         Assert.Contains("ids: stored as I64", e2.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Unknown_Tensor_Name_Names_File_And_Tensor()
     {
         var path = Good(_dir.File("one.safetensors"), "a");
@@ -211,7 +212,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
         Assert.Contains("one.safetensors: nope: no such tensor in the checkpoint", ex2.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Header_Errors_Do_Not_Leave_The_File_Open()
     {
         var path = SafetensorsTestWriter.WriteRaw(_dir.File("bad.safetensors"), "[]", []);
@@ -219,7 +220,7 @@ public sealed class SafetensorsBadInputTests : IDisposable
         Assert.False(ProcFiles.Mentions(path), "file still open or mapped after a failed Open");
     }
 
-    [Fact]
+    [SharedFact]
     public void Message_Text_Is_Readable()
     {
         // One full message, to keep the wording honest.

@@ -20,7 +20,7 @@ public sealed class SafetensorsFileTests : IDisposable
 
     private static uint[] Bits(torch.Tensor t) => MemoryMarshal.Cast<byte, uint>(t.bytes).ToArray();
 
-    [Fact]
+    [SharedFact]
     public void F16_AllBitPatterns_UpcastToF32_Equal_SystemHalf()
     {
         var bits = AllBitPatterns();
@@ -46,7 +46,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.True(mismatches.Count == 0, string.Join("\n", mismatches));
     }
 
-    [Fact]
+    [SharedFact]
     public void BF16_AllBitPatterns_UpcastToF32_Are_Bits_Shifted_Left_16()
     {
         var bits = AllBitPatterns();
@@ -72,7 +72,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.Equal(1.0, one.item<double>());
     }
 
-    [Fact]
+    [SharedFact]
     public void Integers_Bool_And_F64_Load_Exactly_And_Widen()
     {
         long[] i64 = [long.MinValue, -1, 0, 42, long.MaxValue];
@@ -105,7 +105,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.Equal(TensorDType.BOOL, f.Info("flags").DType);
     }
 
-    [Fact]
+    [SharedFact]
     public void Scalar_ZeroSize_Unordered_Header_Unknown_Fields_And_Metadata_Are_Read()
     {
         // Entries listed out of offset order, an extra field, leading/trailing whitespace, a zero-size tensor.
@@ -132,7 +132,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.Equal(torch.ScalarType.Int64, empty.dtype);
     }
 
-    [Fact]
+    [SharedFact]
     public void Empty_Header_Is_A_Valid_File_Without_Tensors()
     {
         var path = SafetensorsTestWriter.WriteRaw(_dir.File("none.safetensors"), "{}", []);
@@ -141,7 +141,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.Empty(f.Metadata);
     }
 
-    [Fact]
+    [SharedFact]
     public void Tensors_Larger_Than_A_Chunk_Load_Exactly_Direct_And_Converting()
     {
         // 10M BF16 (20 MB) and 5M F32 (20 MB): both cross the 16 MB copy chunk.
@@ -173,7 +173,7 @@ public sealed class SafetensorsFileTests : IDisposable
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Loaded_Tensors_Outlive_Dispose_And_The_File_Is_Released()
     {
         var values = Enumerable.Range(0, 1000).Select(i => i * 0.5f).ToArray();
@@ -202,7 +202,7 @@ public sealed class SafetensorsFileTests : IDisposable
         Assert.Equal(before, LiveTensors.Count());
     }
 
-    [Fact]
+    [SharedFact]
     public void Load_Inside_A_Caller_DisposeScope_Is_Owned_By_That_Scope()
     {
         var path = new SafetensorsTestWriter().Add("w", "F16", [3], new Half[] { (Half)1, (Half)2, (Half)3 }).Write(_dir.File("scope.safetensors"));

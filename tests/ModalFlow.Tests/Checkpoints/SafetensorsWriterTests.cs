@@ -1,5 +1,6 @@
 using ModalFlow.Checkpoints;
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -7,7 +8,7 @@ namespace ModalFlow.Tests.Checkpoints;
 
 public class SafetensorsWriterTests
 {
-    [Fact]
+    [SharedFact]
     public void Written_File_Reads_Back_Exactly_With_Metadata()
     {
         TorchRuntime.Initialize();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.RegularExpressions;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Cli;
@@ -59,7 +60,7 @@ public partial class ReadmeHelpSyncTests
         return options;
     }
 
-    [Fact]
+    [SharedFact]
     public void Readme_Command_Table_And_Help_List_The_Same_Options_And_Values()
     {
         var readme = File.ReadAllLines(Path.Combine(RepoRoot(), "README.md"));
@@ -99,7 +100,7 @@ public partial class ReadmeHelpSyncTests
         Assert.True(problems.Count == 0, "README.md and --help disagree:\n" + string.Join('\n', problems));
     }
 
-    [Fact]
+    [SharedFact]
     public void Readme_Names_The_Files_A_Run_Writes_And_The_Image_Formats_Run_Reads()
     {
         var readme = File.ReadAllText(Path.Combine(RepoRoot(), "README.md"));

@@ -1,3 +1,4 @@
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using Xunit;
 
@@ -26,7 +27,7 @@ public sealed class WithdrawalCliTests
         { "withdrawal", ["--block", "Image->Last"], "takes no --block" },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(BadGrids))]
     public void Bad_Prune_Grids_Are_Exit_2_Before_Anything_Loads(string experiment, string[] extra, string expected)
     {

@@ -1,4 +1,5 @@
 using ModalFlow.Data;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Data;
@@ -7,7 +8,7 @@ public class CsvReaderTests
 {
     private static CsvRecord[] Parse(string text) => CsvReader.Parse(text).ToArray();
 
-    [Fact]
+    [SharedFact]
     public void Quoted_Commas_Doubled_Quotes_And_Empty_Fields()
     {
         var r = Parse("a,b,c\n1,\"x, y\",\"say \"\"hi\"\"\"\n,\"\",\n");
@@ -18,7 +19,7 @@ public class CsvReaderTests
         Assert.Equal([1, 2, 3], r.Select(x => x.Line));
     }
 
-    [Fact]
+    [SharedFact]
     public void Raw_Newlines_Inside_Quotes_Keep_Physical_Line_Numbers()
     {
         var r = Parse("id,text,n\n1,\"two\nlines\",5\n2,\"three\r\nphysical\nlines\",6\n3,plain,7");
@@ -29,7 +30,7 @@ public class CsvReaderTests
         Assert.Equal(["3", "plain", "7"], r[3].Fields.ToArray()); // no final line break
     }
 
-    [Fact]
+    [SharedFact]
     public void Crlf_And_Lone_Cr_End_Records_And_Blank_Lines_Are_Skipped()
     {
         var r = Parse("a,b\r\n1,2\r\n\r\n3,4\r5,6\n\n");
@@ -37,13 +38,13 @@ public class CsvReaderTests
         Assert.Equal([1, 2, 4, 5], r.Select(x => x.Line));
     }
 
-    [Fact]
+    [SharedFact]
     public void Trailing_Comma_Gives_An_Empty_Last_Field()
     {
         Assert.Equal(["1", "2", ""], Parse("1,2,\n")[0].Fields.ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Quote_Inside_Unquoted_Field_Is_A_Problem_And_Reading_Goes_On()
     {
         var r = Parse("a,b\n1,ab\"c\n2,ok\n");
@@ -54,7 +55,7 @@ public class CsvReaderTests
         Assert.Null(r[2].Problem);
     }
 
-    [Fact]
+    [SharedFact]
     public void Text_After_Closing_Quote_Is_A_Problem()
     {
         var r = Parse("a,b\n\"x\"y,2\n3,4\n");
@@ -64,7 +65,7 @@ public class CsvReaderTests
         Assert.Equal(["3", "4"], r[2].Fields.ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Unterminated_Quote_Swallows_The_Rest_And_Names_The_Opening_Line()
     {
         var r = Parse("a,b\n1,2\n3,\"open\n4,5\n");
@@ -74,7 +75,7 @@ public class CsvReaderTests
         Assert.Contains("opened on line 3 is never closed", r[2].Problem);
     }
 
-    [Fact]
+    [SharedFact]
     public void ReadAllText_Drops_Bom_And_Rejects_Invalid_Utf8()
     {
         var dir = Directory.CreateTempSubdirectory("mf-csv-");

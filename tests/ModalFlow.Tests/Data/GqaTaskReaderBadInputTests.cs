@@ -1,4 +1,5 @@
 using ModalFlow.Data;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Data;
@@ -67,7 +68,7 @@ public class GqaTaskReaderBadInputTests
         return e;
     }
 
-    [Fact]
+    [SharedFact]
     public void Good_Rows_Read_With_Quoted_Captions()
     {
         using var dir = new TempDir();
@@ -76,38 +77,38 @@ public class GqaTaskReaderBadInputTests
         Assert.Equal([2, 3, 6], r.Rows.Select(x => x.Line));
     }
 
-    [Fact]
+    [SharedFact]
     public void Too_Few_Fields()
     {
         var e = OneBad("02,2350927,Is it?,no", "record");
         Assert.Contains("expected 24 fields (as many as the header), got 4", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Too_Many_Fields() =>
         Assert.Contains("got 25", OneBad(RowD("02") + ",extra", "record").Message);
 
-    [Fact]
+    [SharedFact]
     public void Non_Integer_Box() =>
         Assert.Contains("expected a non-negative integer (pixels), got \"12.5\" (question_id 02)",
             OneBad(RowD("02", ("object1 x", "12.5")), "object1 x").Message);
 
-    [Fact]
+    [SharedFact]
     public void Negative_Box_Width() =>
         Assert.Contains("got \"-5\"", OneBad(RowD("02", ("object1 w", "-5")), "object1 w").Message);
 
-    [Fact]
+    [SharedFact]
     public void Non_Integer_And_Zero_Image_Size()
     {
         Assert.Contains("expected a positive integer (pixels), got \"abc\"", OneBad(RowD("02", ("image_w", "abc")), "image_w").Message);
         Assert.Contains("got \"0\"", OneBad(RowD("02", ("image_h", "0")), "image_h").Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Question() =>
         Assert.Contains("expected the question text, got an empty field", OneBad(RowD("02", ("question", "")), "question").Message);
 
-    [Fact]
+    [SharedFact]
     public void Empty_Answer_Option_And_Object_Name()
     {
         Assert.Contains("expected a non-empty value", OneBad(RowD("02", ("answer", "")), "answer").Message);
@@ -117,42 +118,42 @@ public class GqaTaskReaderBadInputTests
         OneBad(RowD("02", ("object2 name", "")), "object2 name");
     }
 
-    [Fact]
+    [SharedFact]
     public void Empty_Question_Id() =>
         Assert.Contains("expected a GQA question id", OneBad(RowD(""), "question_id").Message);
 
-    [Fact]
+    [SharedFact]
     public void Object2_Partly_Dash()
     {
         var e = OneBad(RowD("02", ("object2 x", "10"), ("object2 y", "10"), ("object2 w", "5")), "object2 h");
         Assert.Contains("expected all four of object2 x, object2 y, object2 w, object2 h to be \"-\" or all integers", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Object1_Dash_And_Central_Object_Dash_Are_Not_Allowed()
     {
         OneBad(RowD("02", ("object1 x", "-")), "object1 x");
         Assert.Contains("may not be missing", OneBad(RowA("02", ("central object w", "-")), "central object w", "ChooseCat").Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Duplicate_Question_Id_Keeps_The_First()
     {
         var e = OneBad(RowD("01", ("answer", "yes")), "question_id");
         Assert.Contains("already used by the row on line 2", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Stray_Quote_In_Unquoted_Field() =>
         Assert.Contains("malformed CSV: field 4: a double quote inside an unquoted field",
             OneBad(RowD("02", ("answer", "x")).Replace(",x,", ",x\"y,", StringComparison.Ordinal), "answer").Message);
 
-    [Fact]
+    [SharedFact]
     public void Text_After_Closing_Quote() =>
         Assert.Contains("after the closing quote",
             OneBad(RowD("02").Replace("\"grass. mud, \"\"wet\"\" ground\"", "\"grass\"x", StringComparison.Ordinal), "captions").Message);
 
-    [Fact]
+    [SharedFact]
     public void Unterminated_Quote_Swallows_The_Rest_And_Is_Reported_Where_It_Opened()
     {
         using var dir = new TempDir();
@@ -172,7 +173,7 @@ public class GqaTaskReaderBadInputTests
         Assert.Contains("the quoted field opened on line 4 is never closed", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Error_In_A_Field_After_A_Multi_Line_Caption_Names_That_Fields_Physical_Line()
     {
         using var dir = new TempDir();
@@ -182,7 +183,7 @@ public class GqaTaskReaderBadInputTests
         Assert.Equal(6, r.Find("03")!.Line);
     }
 
-    [Fact]
+    [SharedFact]
     public void Several_Bad_Rows_Are_All_Reported_In_Order()
     {
         using var dir = new TempDir();
@@ -191,7 +192,7 @@ public class GqaTaskReaderBadInputTests
         Assert.Equal([(2, "answer"), (4, "image_w"), (5, "record")], r.Errors.Select(e => (e.Line, e.Field)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Required_Column_Is_A_Hard_Error_Naming_The_Column()
     {
         using var dir = new TempDir();
@@ -206,7 +207,7 @@ public class GqaTaskReaderBadInputTests
         Assert.Equal("true option", Assert.Throws<InputException>(() => GqaTaskReader.ReadFile(rel)).Field);
     }
 
-    [Fact]
+    [SharedFact]
     public void Empty_File_Duplicate_Header_And_Malformed_Header_Are_Hard_Errors()
     {
         using var dir = new TempDir();
@@ -218,7 +219,7 @@ public class GqaTaskReaderBadInputTests
         Assert.Equal((bad, "header"), Field(() => GqaTaskReader.ReadFile(bad)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Header_Only_File_Has_No_Rows_And_Unknown_Task_Uses_The_Header_Schema()
     {
         using var dir = new TempDir();

@@ -66,7 +66,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         _ => throw new ArgumentException(name),
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Mappers))]
     public void Fast_Path_Equals_Reference_On_Random_Sizes_And_Boxes(string mapperName)
     {
@@ -151,7 +151,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         Assert.Equal(Enumerable.Range(0, 576), s.Other);
     }
 
-    [Fact]
+    [SharedFact]
     public void DrawMask_Follows_Pil_Rectangle_Inclusive_Ends_And_Clipping()
     {
         var m = ObjectPatchMapper.DrawMask(10, 8, [new Box(2, 3, 4, 2), new Box(8, 6, 5, 5), new Box(10, 0, 3, 3)]);
@@ -164,7 +164,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         Assert.Equal(ObjectPatchMapper.Background, m.GetPixel(0, 0));
     }
 
-    [Fact]
+    [SharedFact]
     public void Random_Control_Is_Deterministic_Sized_Like_Related_And_Drawn_From_Other()
     {
         var s = Pad.Map(500, 375, [new Box(100, 100, 120, 80)]);
@@ -189,7 +189,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
 
     private static readonly int[] PinnedFirst10 = [3, 4, 7, 9, 26, 49, 51, 93, 96, 128];
 
-    [Fact]
+    [SharedFact]
     public void Absolute_Positions_Add_The_Image_Start()
     {
         var s = Pad.Map(500, 375, [new Box(0, 0, 10, 10)]);
@@ -199,7 +199,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         Assert.Equal(ObjectPatchSets.OtherName, s.OtherPositions(0).Name);
     }
 
-    [Fact]
+    [SharedFact]
     public void Create_Next_Mode_Uses_The_Original_Arithmetic_And_Checks_Its_Inputs()
     {
         var next = ObjectPatchMapper.Create(PatchSetMode.LlavaNextAnyres, ImageProcessingOptions.LlavaHf, ClipVisionConfig.LlavaDefault);
@@ -221,7 +221,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
     }
 
     /// <summary>Newlines are in neither set; cut rows and black padding that survives unpad are "other".</summary>
-    [Fact]
+    [SharedFact]
     public void Next_Sets_Split_Base_Tiles_And_Newlines()
     {
         var s = Next.Map(500, 375, [new Box(0, 0, 500, 375)]); // covers the image: every base and kept tile patch
@@ -234,7 +234,7 @@ public class ObjectPatchMapperTests(ITestOutputHelper output)
         Assert.Equal(2340 - 36, none.Other.Length);
     }
 
-    [Fact]
+    [SharedFact]
     public void Mismatched_Grid_Is_An_Input_Error()
     {
         Assert.Equal("crop_size", Assert.Throws<InputException>(() =>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using ModalFlow.Experiments;
 using ModalFlow.Results;
 using ModalFlow.Tests.Results;
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using Xunit;
 using Xunit.Abstractions;
@@ -43,7 +44,7 @@ public sealed class CostPlanTests(ITestOutputHelper log) : IDisposable
         return store.KnockoutRows().Count;
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("1")]
     [InlineData("4")]
     public void Plan_Knockouts_Equal_What_Run_Stores_And_Per_Shard_Is_The_Total_Over_Shards_Rounded_Up(string experiment)
@@ -85,7 +86,7 @@ public sealed class CostPlanTests(ITestOutputHelper log) : IDisposable
         Assert.True(plan.GetProperty("memory").GetProperty("peak_rss_mb").GetDouble() > 0);
     }
 
-    [Fact]
+    [SharedFact]
     public void Plan_With_The_Correctness_Filter_Estimates_Samples_From_The_Measured_Pass_Rate_And_Says_So()
     {
         const int limit = 5;
@@ -105,7 +106,7 @@ public sealed class CostPlanTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("peak RSS", stdout);
     }
 
-    [Fact]
+    [SharedFact]
     public void Per_Shard_Is_The_Larger_Share_Of_Samples_As_Run_Slices_Them()
     {
         var rows = Enumerable.Range(0, 23).Select(i => new ModalFlow.Data.GqaTaskRow("T", ModalFlow.Data.GqaSchema.B, "t.csv", i + 2, $"{i}", $"{i}", "q", "a",
@@ -117,7 +118,7 @@ public sealed class CostPlanTests(ITestOutputHelper log) : IDisposable
         }
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("--shards", "0")]
     [InlineData("--shards", "2", "--shard", "1/2")]
     [InlineData("--window", "x")]

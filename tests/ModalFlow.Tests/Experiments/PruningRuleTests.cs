@@ -1,5 +1,6 @@
 using ModalFlow.Experiments;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -8,7 +9,7 @@ namespace ModalFlow.Tests.Experiments;
 /// <summary>The parts of pruning that need no model: kept counts, the random control, ties, condition names, the grid.</summary>
 public sealed class PruningRuleTests
 {
-    [Theory]
+    [SharedTheory]
     // Python: round(576 * 0.5) = 288, round(5 * 0.5) = 2, round(3 * 0.5) = 2, round(64 * 0.1) = 6, round(576 * 0.25) = 144 (half to even).
     [InlineData(576, 0.5, 288)]
     [InlineData(5, 0.5, 2)]
@@ -20,7 +21,7 @@ public sealed class PruningRuleTests
     public void Keep_Count_Rounds_As_Python_Round(int n, double keep, int expected) =>
         Assert.Equal(expected, Pruning.KeepCount(n, keep));
 
-    [Fact]
+    [SharedFact]
     public void Random_Control_Is_A_Permutation_Fixed_By_Question_And_Seed()
     {
         var a = Pruning.RandomOrder(576, "02452198", seed: 0);
@@ -31,7 +32,7 @@ public sealed class PruningRuleTests
         Assert.NotEqual(Enumerable.Range(0, 576), a);
     }
 
-    [Fact]
+    [SharedFact]
     public void Random_Withdrawn_Sets_Have_FastVs_Size_And_Are_Nested_Across_Keep_Fractions()
     {
         var image = new TokenSpan(35, 35 + 576);
@@ -48,7 +49,7 @@ public sealed class PruningRuleTests
         Assert.Equal(image.Positions(), Pruning.RandomWithdrawn(image, "q7", 0.0, seed: 3));
     }
 
-    [Fact]
+    [SharedFact]
     public void Top_Indices_Break_Ties_Toward_The_Lower_Position()
     {
         float[] scores = [0.1f, 0.3f, 0.3f, 0.05f, 0.3f];
@@ -57,7 +58,7 @@ public sealed class PruningRuleTests
         Assert.Empty(Pruning.TopIndices(scores, 0));
     }
 
-    [Fact]
+    [SharedFact]
     public void Withdrawal_Spec_Blocks_The_Withdrawn_Tokens_From_Every_Later_Kept_Position_In_Layers_K_On()
     {
         var spec = ImageWithdrawal.Spec([3, 5, 6], seqLen: 10, k: 2, numLayers: 4)!;
@@ -69,7 +70,7 @@ public sealed class PruningRuleTests
         Assert.Throws<ArgumentOutOfRangeException>(() => ImageWithdrawal.Spec([3], 10, k: 5, numLayers: 4));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(WithdrawalRule.FastV, 0.25, "FastV keep 25%->Rest")]
     [InlineData(WithdrawalRule.Random, 0.125, "Random keep 12.5%->Rest")]
     [InlineData(WithdrawalRule.FastV, 0.0, "FastV keep 0%->Rest")]
@@ -81,14 +82,14 @@ public sealed class PruningRuleTests
         Assert.Equal(c, WithdrawalCondition.TryParse(name));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("Image->Question")]
     [InlineData("FastV keep 25%->Last")]
     [InlineData("fastv keep 25%->Rest")]
     [InlineData("FastV keep %->Rest")]
     public void Other_Block_Names_Are_No_Withdrawal_Conditions(string name) => Assert.Null(WithdrawalCondition.TryParse(name));
 
-    [Fact]
+    [SharedFact]
     public void Prune_Grid_Checks_Keep_Fractions_And_Layers_Against_The_Depth()
     {
         new PruneGrid([0.5, 0.25], [1, 7]).Validate(8);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Experiments;
@@ -28,7 +29,7 @@ public sealed class RunFolderLockTests : IDisposable
         return p.Id;
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Second_Writer_Is_Refused_Naming_The_Holder_And_Released_Locks_Can_Be_Taken_Again()
     {
         var dir = Folder("a");
@@ -52,7 +53,7 @@ public sealed class RunFolderLockTests : IDisposable
         Assert.Null(again.TakenOverFrom);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Record_Left_By_A_Dead_Process_On_This_Host_Is_Taken_Over()
     {
         var dir = Folder("dead");
@@ -66,7 +67,7 @@ public sealed class RunFolderLockTests : IDisposable
         Assert.Equal(Environment.ProcessId, RunFolderLock.ReadRecord(l.RecordPath)!.Pid);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Reused_Pid_Is_Not_Mistaken_For_The_Holder()
     {
         // The recorded pid is alive (it is this process) but started at another time: a new process with the old pid.
@@ -80,7 +81,7 @@ public sealed class RunFolderLockTests : IDisposable
         Assert.Equal(old.Since, l.TakenOverFrom?.Since);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Record_From_Another_Host_Is_Refused_With_How_To_Take_Over_And_Force_Takes_It()
     {
         var dir = Folder("other-host");
@@ -97,7 +98,7 @@ public sealed class RunFolderLockTests : IDisposable
         Assert.Equal("node-elsewhere-17", l.TakenOverFrom?.Host);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Record_Left_Half_Written_Is_Taken_Over_After_A_Moment()
     {
         // A writer killed between creating its record and writing it leaves an empty or cut-off file.
@@ -110,7 +111,7 @@ public sealed class RunFolderLockTests : IDisposable
         Assert.Equal(Environment.ProcessId, RunFolderLock.ReadRecord(l.RecordPath)!.Pid);
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Writer_Store_Holds_The_Lock_And_Readers_Need_None()
     {
         var path = Path.Combine(Folder("store"), RunStore.FileName);

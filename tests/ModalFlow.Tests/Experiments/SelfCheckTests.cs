@@ -1,6 +1,7 @@
 using ModalFlow.Data;
 using ModalFlow.Experiments;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using ModalFlow.Tracing;
 using Xunit;
@@ -34,7 +35,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
 
     private static List<RecordedCell> Cells(int count) => Enumerable.Range(0, count).Select(i => new RecordedCell(null!, Spec(i), 0.5)).ToList();
 
-    [Fact]
+    [SharedFact]
     public void Chosen_Cells_Depend_Only_On_The_Cell_Not_On_Order_And_Follow_The_Fraction()
     {
         var cells = Cells(20000);
@@ -53,7 +54,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Empty(SelfCheck.Choose("T", "q1", cells, 0, atLeastOne: true));
     }
 
-    [Fact]
+    [SharedFact]
     public void At_Least_One_Cell_Is_Chosen_When_Asked_And_Never_One_That_Blocks_Nothing()
     {
         var few = Cells(3);
@@ -65,7 +66,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Empty(SelfCheck.Choose("T", "q", nothing, 1, atLeastOne: true));
     }
 
-    [Fact]
+    [SharedFact]
     public void Summary_Fails_On_A_Large_Or_Non_Finite_Difference_And_Names_The_Worst_Cell()
     {
         SampleVerification S(string q, double d, int cells = 2) => new("T", q, 0.01, cells, 100, d, $"cell of {q}", 1, 0.1, VerificationSummary.Float32Tolerance);
@@ -100,7 +101,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         return (code, o.ToString(), e.ToString());
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Corrupted_Fast_Engine_Fails_The_Run_Loudly_While_The_Honest_Run_Passes()
     {
         EmbeddedToy.EnsurePresent();
@@ -142,7 +143,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("SELF-CHECK FAILED", reportErr);
     }
 
-    [Fact]
+    [SharedFact]
     public void Every_Shard_Checks_At_Least_One_Cell_And_Zero_Switches_It_Off()
     {
         EmbeddedToy.EnsurePresent();
@@ -165,7 +166,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("Self-check off (--verify 0)", File.ReadAllText(Path.Combine(off, "report.md")));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Resume_With_Another_Verify_Fraction_Is_Accepted()
     {
         EmbeddedToy.EnsurePresent();
@@ -180,7 +181,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(2, store.Verifications().Count);
     }
 
-    [Fact]
+    [SharedFact]
     public void Bad_Verify_Values_Are_Refused_At_Parse_Time()
     {
         var (code, _, stderr) = Run(ToyRun(Path.Combine(_tmp.FullName, "x"), "1.5"));

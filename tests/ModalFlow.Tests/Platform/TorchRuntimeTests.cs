@@ -1,4 +1,5 @@
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using TorchSharp;
 using Xunit;
 
@@ -6,7 +7,7 @@ namespace ModalFlow.Tests.Platform;
 
 public class TorchRuntimeTests
 {
-    [Fact]
+    [SharedFact]
     public void Torch_Loads_And_Multiplies()
     {
         TorchRuntime.Initialize();

@@ -1,4 +1,5 @@
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -8,7 +9,7 @@ public class AggregatorTests
     private static KnockoutRow Row(string task, string qid, string block, int layer, double rel, int window = 9, string subword = "first", string exp = "exp1") =>
         new(task, qid, "img", "yes", "yes", "q?", exp, block, window, layer, "0-4", subword, 3869, 0.5, 0.5 * (1 + rel / 100), -1, rel, 3869);
 
-    [Fact]
+    [SharedFact]
     public void Aggregate_Groups_By_Task_Experiment_Condition_Subword_Layer()
     {
         var rows = new List<KnockoutRow>
@@ -41,7 +42,7 @@ public class AggregatorTests
         Assert.Equal("Question->Last", aggs[0].BlockDesc);   // paper legend order, not ordinal
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregate_Without_Several_Tasks_Has_No_Pooled_Group()
     {
         var aggs = Aggregator.Aggregate([Row("ChooseAttr", "1", "Last->Last", 0, 1), Row("ChooseAttr", "2", "Last->Last", 0, 2)]);
@@ -49,7 +50,7 @@ public class AggregatorTests
         Assert.DoesNotContain(Aggregator.Aggregate(SyntheticResults.Knockout(2), includeAllTasks: false), a => a.Task == ResultNames.AllTasks);
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregate_Is_Identical_For_Rows_In_Any_Order()
     {
         var rows = SyntheticResults.Knockout(samplesPerTask: 5);
@@ -57,7 +58,7 @@ public class AggregatorTests
         Assert.Equal(Aggregator.Aggregate(rows), Aggregator.Aggregate(shuffled));
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregate_Skips_NonFinite_Values_And_Counts_Them()
     {
         var rows = new[] { Row("T", "1", "Image->Last", 0, double.NaN), Row("T", "2", "Image->Last", 0, 3), Row("T", "3", "Image->Last", 1, double.PositiveInfinity) };
@@ -67,7 +68,7 @@ public class AggregatorTests
         Assert.Equal(2, Aggregator.CountNonFinite(rows));
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregate_Refuses_Duplicate_Samples_And_Mixed_Windows()
     {
         var dup = Assert.Throws<InputException>(() => Aggregator.Aggregate([Row("T", "7", "Image->Last", 0, 1), Row("T", "7", "Image->Last", 0, 1)]));
@@ -79,7 +80,7 @@ public class AggregatorTests
             Row("T", "7", "Image->Last", 0, 1, subword: "final"), Row("U", "7", "Image->Last", 0, 1)]);
     }
 
-    [Fact]
+    [SharedFact]
     public void AggregateLens_Summarises_Raw_And_Norm_Per_Kind_And_Layer()
     {
         var rows = new[]

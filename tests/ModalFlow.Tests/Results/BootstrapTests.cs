@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -9,7 +10,7 @@ public class BootstrapTests(ITestOutputHelper log)
 {
     private static string TestData(string name) => Path.Combine(AppContext.BaseDirectory, "Results", "TestData", name);
 
-    [Fact]
+    [SharedFact]
     public void Percentile_Is_Numpys_Linear_Interpolation()
     {
         var rng = new Random(3);
@@ -33,7 +34,7 @@ public class BootstrapTests(ITestOutputHelper log)
     /// groups: ours, from another random stream, must agree within Monte-Carlo noise — 1,000 resamples each: within
     /// 12% of the interval's width of seaborn's 100,000-resample interval; 100,000 each: within 2%.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Interval_Agrees_With_Seaborns_Up_To_Monte_Carlo_Noise()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(TestData("seaborn_bootstrap.json")));
@@ -52,7 +53,7 @@ public class BootstrapTests(ITestOutputHelper log)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Interval_Is_Seeded_Independent_Of_Row_Order_And_Inside_The_Data()
     {
         var rng = new Random(11);
@@ -70,7 +71,7 @@ public class BootstrapTests(ITestOutputHelper log)
         Assert.Equal(new SampleSummary(1, 3, 0, 3, 3), SampleSummary.Of([3.0], ci));
     }
 
-    [Fact]
+    [SharedFact]
     public void Near_The_Floor_The_T_Interval_Leaves_What_Is_Possible_And_The_Bootstrap_Does_Not()
     {
         double[] values = [-100, -100, -99.5, -98, -100, -20, -97, -100];
@@ -80,7 +81,7 @@ public class BootstrapTests(ITestOutputHelper log)
         Assert.True(b.Ci95Low >= -100, $"bootstrap low {b.Ci95Low}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregates_Carry_The_Method_And_Window_And_Seaborn_Style_Bands_Differ_From_T()
     {
         var rows = SyntheticResults.Knockout(samplesPerTask: 12, tasks: ["ChooseAttr"]);

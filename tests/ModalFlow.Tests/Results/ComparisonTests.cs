@@ -1,4 +1,5 @@
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -7,7 +8,7 @@ public class ComparisonTests
 {
     private static List<KnockoutRow> Rows() => SyntheticResults.Knockout(samplesPerTask: 5, tasks: ["ChooseAttr"]).Where(r => r.Experiment == "exp1").ToList();
 
-    [Fact]
+    [SharedFact]
     public void Rows_Against_Themselves_Through_The_Papers_Format_Differ_By_Nothing()
     {
         using var dir = new TempDir();
@@ -24,7 +25,7 @@ public class ComparisonTests
         Assert.All(c.Conditions, k => Assert.Equal((0.0, 0.0), (k.MaxAbsDeltaBase, k.MaxAbsDeltaNew)));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Perturbed_Copy_Reports_The_Change_Where_It_Is_And_The_Rows_Only_On_One_Side()
     {
         var ours = Rows();
@@ -49,7 +50,7 @@ public class ComparisonTests
         Assert.Equal(2.5, c.MaxAbsDelta, 9);
     }
 
-    [Fact]
+    [SharedFact]
     public void Non_Finite_Values_Compare_Equal_Only_To_Themselves()
     {
         Assert.Equal(0, Comparison.Delta(double.NaN, double.NaN));
@@ -59,7 +60,7 @@ public class ComparisonTests
         Assert.Equal(0.5, Comparison.Delta(-1, -1.5));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Key_Twice_On_One_Side_Is_Refused_Naming_It()
     {
         var rows = Rows();
@@ -68,7 +69,7 @@ public class ComparisonTests
         Assert.Contains("ChooseAttr and QueryAttr", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Comparison_Figure_Has_Both_Curves_Per_Condition()
     {
         var ours = Rows();

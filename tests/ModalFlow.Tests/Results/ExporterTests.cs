@@ -1,5 +1,6 @@
 using System.Text;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Parquet;
 using Xunit;
 
@@ -20,7 +21,7 @@ public class ExporterTests
             -5, 1e300, 1.7976931348623157E+308, -0.0, -0.0, 1) { Heads = "-0" },
     ];
 
-    [Fact]
+    [SharedFact]
     public void KnockoutCsv_Has_The_Papers_Columns_First_Then_Ours()
     {
         using var dir = new TempDir();
@@ -34,7 +35,7 @@ public class ExporterTests
             File.ReadLines(path).First());
     }
 
-    [Fact]
+    [SharedFact]
     public void KnockoutCsv_Reads_Back_Exactly()
     {
         using var dir = new TempDir();
@@ -53,7 +54,7 @@ public class ExporterTests
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void KnockoutCsv_Quotes_Per_Rfc4180_With_Invariant_Numbers()
     {
         using var dir = new TempDir();
@@ -68,7 +69,7 @@ public class ExporterTests
         Assert.False(new UTF8Encoding(false, true).GetString(File.ReadAllBytes(path)).Length == 0);
     }
 
-    [Fact]
+    [SharedFact]
     public void Csv_Exports_Are_Byte_Identical_For_The_Same_Rows()
     {
         using var dir = new TempDir();
@@ -86,7 +87,7 @@ public class ExporterTests
         Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp", SearchOption.AllDirectories));
     }
 
-    [Fact]
+    [SharedFact]
     public void WriteAll_Writes_One_Knockout_File_Per_Subword_And_Single_Writers_Refuse_A_Mix()
     {
         using var dir = new TempDir();
@@ -98,7 +99,7 @@ public class ExporterTests
         Assert.False(File.Exists(dir.File("mixed.csv")));
     }
 
-    [Fact]
+    [SharedFact]
     public async Task KnockoutParquet_Has_Typed_Columns_And_Reads_Back_Exactly()
     {
         using var dir = new TempDir();
@@ -125,7 +126,7 @@ public class ExporterTests
         Assert.Empty(ResultReader.ReadKnockoutParquet(path));
     }
 
-    [Fact]
+    [SharedFact]
     public void Other_Tables_Have_Documented_Headers()
     {
         using var dir = new TempDir();
@@ -141,7 +142,7 @@ public class ExporterTests
         Assert.Equal(["task,question_id,reason,detail", "T,001,missing_image,\"no file 1.jpg, in images/\""], File.ReadLines(dir.File("e.csv")));
     }
 
-    [Fact]
+    [SharedFact]
     public void Reader_Accepts_The_Papers_Own_Csv_With_Defaults_For_Our_Columns()
     {
         using var dir = new TempDir();
@@ -158,7 +159,7 @@ public class ExporterTests
         Assert.Equal("011", rows[1].QuestionId);
     }
 
-    [Fact]
+    [SharedFact]
     public void Reader_Reports_Malformed_Records_With_Line_Numbers()
     {
         using var dir = new TempDir();
@@ -187,7 +188,7 @@ public class ExporterTests
         Assert.Throws<InputException>(() => ResultReader.ReadKnockoutCsv(dir.File("nope.csv")));
     }
 
-    [Fact]
+    [SharedFact]
     public void AtomicFile_Leaves_The_Old_File_When_A_Write_Fails()
     {
         using var dir = new TempDir();

@@ -1,5 +1,6 @@
 using System.Xml.Linq;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using SkiaSharp;
 using Xunit;
 
@@ -45,7 +46,7 @@ public class FiguresTests
         Assert.Contains("<path", text);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Font_Is_Found_And_Text_Is_Drawn()
     {
         var font = FigureFonts.Resolve();
@@ -63,7 +64,7 @@ public class FiguresTests
         Assert.True(titleInk > 30, $"the title drew {titleInk} dark pixels; the font renders no glyphs");
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Named_Font_File_Is_Used()
     {
         var file = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -73,7 +74,7 @@ public class FiguresTests
         Assert.Throws<InputException>(() => FigureFonts.Resolve("/no/such/font.ttf"));
     }
 
-    [Fact]
+    [SharedFact]
     public void WriteAll_Draws_Every_Figure_As_Valid_Png_And_Svg()
     {
         using var dir = new TempDir("mf-figures-");
@@ -107,7 +108,7 @@ public class FiguresTests
         Assert.Contains("QueryAttr", svg);
     }
 
-    [Fact]
+    [SharedFact]
     public void Lens_Figures_Offer_Raw_And_Norm_And_Panels_Fit_Fewer_Tasks()
     {
         using var dir = new TempDir("mf-figures-");
@@ -120,7 +121,7 @@ public class FiguresTests
         Keep(dir.Path);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Condition_Has_The_Same_Colour_Everywhere()
     {
         Assert.Equal(ResultNames.ConditionColor("True Option->Last"), ResultNames.ConditionColor("True Option->Last"));
@@ -145,7 +146,7 @@ public class FiguresTests
     /// last_position_answer_prob.py: <c>hex_colors = ["#f20089", "#5c95ff", "#ffa9a3", "#b9e6ff"]</c> for
     /// Noncapitalized Answer, Capitalized Answer, Noncapitalized False Option, Capitalized False Option.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void The_Papers_Conditions_Have_The_Papers_Colours()
     {
         string[] set1 = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#ffff33", "#a65628", "#f781bf", "#999999"];   // matplotlib's Set1
@@ -162,7 +163,7 @@ public class FiguresTests
         Assert.Contains("merge_lineplot.py", ResultNames.ConditionStyle("Image->Question").ColorSource);
     }
 
-    [Fact]
+    [SharedFact]
     public void Lines_That_Overlap_Stay_Distinguishable_Without_Colour()
     {
         string[][] figures =
@@ -192,7 +193,7 @@ public class FiguresTests
     private static PlotSeries Series(string label, double[] mean, double[]? low = null, double[]? high = null) =>
         new(label, ResultNames.ConditionStyle(label), Enumerable.Range(0, mean.Length).Select(i => (double)i).ToArray(), mean, low ?? mean, high ?? mean, 5, 5);
 
-    [Fact]
+    [SharedFact]
     public void Legend_Takes_A_Corner_The_Data_Leaves_Free()
     {
         // Flat at 0 (upper corners taken) with a dip at the right end (lower right taken): only lower left is free.
@@ -213,7 +214,7 @@ public class FiguresTests
         if (l2.LegendBox() is { } box) Assert.False(LegendPlacement.Covers(banded, box));
     }
 
-    [Fact]
+    [SharedFact]
     public void Without_A_Free_Corner_The_Legend_Gets_Headroom_Or_Goes_Outside()
     {
         // A zigzag over the whole range covers every corner.
@@ -231,7 +232,7 @@ public class FiguresTests
         Assert.True(l.YMax <= Figures.LensCeiling);
     }
 
-    [Fact]
+    [SharedFact]
     public void No_Legend_Covers_Data_In_Any_Figure_Of_A_Paper_Shaped_Run()
     {
         var aggs = Aggregator.Aggregate(SyntheticResults.Knockout(8));
@@ -252,7 +253,7 @@ public class FiguresTests
         Assert.True(corners > 10, $"only {corners} figures placed their legend inside");
     }
 
-    [Fact]
+    [SharedFact]
     public void Bands_Stop_At_What_Is_Possible()
     {
         LayerAggregate A(int layer, double mean, double low, double high) => new("T", "e", "Image->Last", "first", layer, 3, mean, 1, low, high);
@@ -266,7 +267,7 @@ public class FiguresTests
         Assert.Equal([90, 100], l.High);
     }
 
-    [Fact]
+    [SharedFact]
     public void Titles_Say_What_Was_Knocked_Out_The_Window_The_Model_And_N()
     {
         var aggs = Aggregator.Aggregate(SyntheticResults.Knockout(12, tasks: ["ChooseAttr"]));
@@ -280,7 +281,7 @@ public class FiguresTests
         Assert.StartsWith("QueryAttr \u2014 Experiment 4: logit lens at the last position (raw)\nN = 4", lens.Axes.Title.Label.Text);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Shared_Panel_Axis_Gives_Every_Task_One_Range()
     {
         var aggs = Aggregator.Aggregate(SyntheticResults.Knockout(6));
@@ -292,7 +293,7 @@ public class FiguresTests
         Assert.All(own, r => Assert.True(shared[0].Min <= r.Min && shared[0].Max >= r.Max));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Single_Layer_Or_Sample_Still_Draws()
     {
         using var dir = new TempDir("mf-figures-");

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -57,14 +58,14 @@ public class PaperFormatTests
         Assert.Fail($"first difference at line {i + 1}:\n  pandas: {(i < e.Length ? e[i] : "<end>")}\n  ours:   {(i < a.Length ? a[i] : "<end>")}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Header_Is_InformationFlow_Records_Keys_In_Order()
     {
         Assert.Equal(InformationFlowKeys, PaperFormat.KnockoutColumns());
         Assert.Equal(string.Join(',', InformationFlowKeys), File.ReadLines(TestData(PaperFile)).First());
     }
 
-    [Fact]
+    [SharedFact]
     public void Paper_Csv_Is_Byte_Identical_To_What_Pandas_Writes_For_The_Same_Doubles()
     {
         using var dir = new TempDir();
@@ -73,7 +74,7 @@ public class PaperFormatTests
         AssertSameBytes(TestData(PaperFile), path);
     }
 
-    [Fact]
+    [SharedFact]
     public void Per_Condition_Files_Are_Named_And_Written_As_The_Papers_Code_Does()
     {
         // merge_lineplot.py reads f"{task_name.split('.csv')[0]}_window{window}_Image_Central_Object___Question.csv" etc.
@@ -86,7 +87,7 @@ public class PaperFormatTests
         AssertSameBytes(TestData(PaperFile), Assert.Single(files));
     }
 
-    [Fact]
+    [SharedFact]
     public void Floats_Are_Spelled_As_Numpy_And_Python_Repr_Spell_Them()
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(TestData("python_float_repr.json")));
@@ -97,7 +98,7 @@ public class PaperFormatTests
         Assert.Equal(("nan", "inf", "-inf"), (PythonFloat.Repr(double.NaN), PythonFloat.Repr(double.PositiveInfinity), PythonFloat.Repr(double.NegativeInfinity)));
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Papers_Own_File_Reads_Back_Under_Our_Names()
     {
         // The question with a lone CR: Python's csv writer leaves it unquoted, so the record breaks in two on reading
@@ -121,7 +122,7 @@ public class PaperFormatTests
         Assert.True(double.IsPositiveInfinity(rows.Single(r => r.Layer == 9).RelativeDiff));
     }
 
-    [Fact]
+    [SharedFact]
     public void Paper_Block_Names_Map_Both_Ways_As_The_Papers_Scripts_Do()
     {
         Assert.Equal("Image Central Object->Question", PaperFormat.ToPaperBlock("Related Image Patches->Question"));
@@ -136,7 +137,7 @@ public class PaperFormatTests
             Assert.Equal(ours, PaperFormat.FromPaperBlock(PaperFormat.ToPaperBlock(ours)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Paper_Files_Of_Any_Name_Read_With_Task_And_Window_Given_Or_Defaulted()
     {
         using var dir = new TempDir();
@@ -148,7 +149,7 @@ public class PaperFormatTests
         Assert.Equal(("LogicalObj", 7), PaperFormat.ParseFileName("a/GQA_val_correct_question_with_existThatOr_LogicalObj_window7_Last___Last.csv"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Exporter_Writes_The_Paper_Format_When_Asked_And_Ours_Otherwise()
     {
         using var dir = new TempDir();

@@ -1,5 +1,6 @@
 using Microsoft.Data.Sqlite;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -32,7 +33,7 @@ public class PerHeadResultsTests
         return rows;
     }
 
-    [Fact]
+    [SharedFact]
     public void Head_Codes_Parse_Describe_And_Sort()
     {
         Assert.Equal((false, -1), HeadSelection.Parse(""));
@@ -49,7 +50,7 @@ public class PerHeadResultsTests
         Assert.Equal(["", "2", "10", "-0", "-1"], sorted);
     }
 
-    [Fact]
+    [SharedFact]
     public void Aggregates_Group_By_Heads_And_Leave_The_All_Heads_Means_As_They_Were()
     {
         var rows = Rows();
@@ -68,7 +69,7 @@ public class PerHeadResultsTests
         Assert.Equal(["", "0", "1", "-0", "-1"], order);
     }
 
-    [Fact]
+    [SharedFact]
     public void Per_Head_Rows_Stay_Out_Of_The_Paper_Format_Which_Stays_Byte_Identical_And_In_Our_Exports()
     {
         using var dir = new TempDir();
@@ -108,7 +109,7 @@ public class PerHeadResultsTests
         return path;
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Store_Without_The_Heads_Column_Reads_As_All_Heads_And_A_Writer_Upgrades_It()
     {
         using var dir = new TempDir();
@@ -132,7 +133,7 @@ public class PerHeadResultsTests
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void An_Old_Shard_Merges_Into_A_New_Store_With_Every_Head()
     {
         using var dir = new TempDir();
@@ -150,7 +151,7 @@ public class PerHeadResultsTests
         Assert.Equal("", Assert.Single(merged.KnockoutRows()).Heads);
     }
 
-    [Fact]
+    [SharedFact]
     public void Self_Check_Records_Are_Committed_With_The_Sample_And_Read_Back()
     {
         using var dir = new TempDir();
@@ -169,7 +170,7 @@ public class PerHeadResultsTests
         Assert.Equal(2.5, summary.KnockoutSeconds, 12);
     }
 
-    [Fact]
+    [SharedFact]
     public void Heat_Maps_Hold_The_Layer_By_Head_Means_On_A_Symmetric_Scale()
     {
         var aggregates = Aggregator.Aggregate(Rows());
@@ -205,7 +206,7 @@ public class PerHeadResultsTests
         Assert.Equal("0", HeadMapFigures.ValueFormat(50));
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Pipeline_Draws_Heat_Maps_And_The_Report_Has_A_Per_Head_Section_And_The_Self_Check()
     {
         using var dir = new TempDir();

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -8,7 +9,7 @@ public class ReportWriterTests
 {
     private static LensAggregate L(string kind, int layer, double p) => new("T", kind, layer, 5, p, 0, p, p, p / 2, 0, p / 2, p / 2);
 
-    [Fact]
+    [SharedFact]
     public void Crossing_Is_The_Layer_From_Which_Capitalised_Stays_Ahead()
     {
         double[] lower = [0.001, 0.002, 0.3, 0.5, 0.2, 0.05, 0.01];
@@ -25,7 +26,7 @@ public class ReportWriterTests
         Assert.Contains("no layers", ReportWriter.Crossing(aggs.Where(a => a.TokenKind == "answer_lower"), "T", LensProbability.Raw).Note);
     }
 
-    [Fact]
+    [SharedFact]
     public void Minima_Pick_The_Lowest_Mean_Per_Condition()
     {
         var aggs = Aggregator.Aggregate(SyntheticResults.Knockout(8));
@@ -36,7 +37,7 @@ public class ReportWriterTests
         Assert.InRange(iq.At.Layer, 1, 3);
     }
 
-    [Fact]
+    [SharedFact]
     public void Pipeline_Writes_Tables_Figures_And_A_Report_That_Links_Them()
     {
         using var dir = new TempDir("mf-report-");
@@ -80,7 +81,7 @@ public class ReportWriterTests
         Assert.Equal(ReportWriter.Build(run, output.Aggregates, output.LensAggregates, [], dir.Path), File.ReadAllText(again.Report));
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Condition_That_Never_Drops_Reports_None()
     {
         var rows = SyntheticResults.Knockout(3, tasks: ["ChooseAttr"]).Where(r => r.BlockDesc is "Last->Last" or "Question->Last").ToList();
@@ -92,7 +93,7 @@ public class ReportWriterTests
         Assert.False(ReportWriter.HasDrop(ReportWriter.Minima(aggs).Single(m => m.BlockDesc == "Last->Last")));
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Report_Names_The_Interval_And_Never_Prints_One_Below_Minus_100()
     {
         var rows = new List<KnockoutRow>();

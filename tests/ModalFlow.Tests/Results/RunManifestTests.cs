@@ -1,4 +1,5 @@
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -12,7 +13,7 @@ public class RunManifestTests
         CodeVersion = "v",
     };
 
-    [Fact]
+    [SharedFact]
     public void Block_Names_Are_Stored_And_Reported_With_Their_Arrow()
     {
         var a = Manifest("2:Image->Question");
@@ -25,7 +26,7 @@ public class RunManifestTests
         Assert.Equal("Experiment (stored \"2:Image->Question\", now \"custom:Image->Last\")", diff);
     }
 
-    [Fact]
+    [SharedFact]
     public void The_Self_Check_Share_Is_Recorded_But_A_Resume_May_Change_It()
     {
         var a = Manifest("2") with { Verify = 0.01 };

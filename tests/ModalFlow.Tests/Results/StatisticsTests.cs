@@ -1,11 +1,12 @@
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
 
 public class StatisticsTests
 {
-    [Theory]
+    [SharedTheory]
     [InlineData(1, 12.7062)]
     [InlineData(2, 4.3027)]
     [InlineData(5, 2.5706)]
@@ -17,7 +18,7 @@ public class StatisticsTests
     }
 
     // 17 significant digits, computed with mpmath (40 digits) by bisection on its regularized incomplete beta.
-    [Theory]
+    [SharedTheory]
     [InlineData(1, 0.975, 12.706204736174705)]
     [InlineData(1, 0.9995, 636.61924876871962)]
     [InlineData(2, 0.995, 9.9248432009182931)]
@@ -46,7 +47,7 @@ public class StatisticsTests
         Assert.True(Math.Abs(lower + expected) <= 1e-11 * expected, $"t({1 - p}, {df}) = {lower:R}, expected {-expected:R}");
     }
 
-    [Fact]
+    [SharedFact]
     public void StudentT_Cdf_Inverts_Quantile_And_Edges_Are_Exact()
     {
         foreach (var df in new[] { 1.0, 2, 2.5, 3, 9, 29, 199, 5000 })
@@ -64,7 +65,7 @@ public class StatisticsTests
         Assert.Throws<ArgumentOutOfRangeException>(() => StudentT.Quantile(double.NaN, 3));
     }
 
-    [Fact]
+    [SharedFact]
     public void LogGamma_Matches_Known_Values()
     {
         Assert.Equal(0.57236494292470008707, SpecialFunctions.LogGamma(0.5), 14);
@@ -74,7 +75,7 @@ public class StatisticsTests
         Assert.True(Math.Abs(SpecialFunctions.LogGamma(500.5) - 2608.2229044109866551) < 1e-11);
     }
 
-    [Fact]
+    [SharedFact]
     public void SampleSummary_Uses_Sample_Std_And_T_Interval()
     {
         var s = SampleSummary.Of([1.0, 3.0]);   // mean 2, s = √2, SE = 1, t(0.975, 1) = 12.706…
@@ -93,14 +94,14 @@ public class StatisticsTests
         Assert.Equal(2.0422724563012383 * sd / Math.Sqrt(31), t.Ci95High - t.Mean, 12);
     }
 
-    [Fact]
+    [SharedFact]
     public void SampleSummary_Of_One_Value_Has_Zero_Error_And_A_Point_Interval()
     {
         var s = SampleSummary.Of([-12.5]);
         Assert.Equal(new SampleSummary(1, -12.5, 0, -12.5, -12.5), s);
     }
 
-    [Fact]
+    [SharedFact]
     public void SampleSummary_Is_Bitwise_Independent_Of_Order()
     {
         var rng = new Random(7);

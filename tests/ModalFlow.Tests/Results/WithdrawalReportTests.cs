@@ -1,4 +1,5 @@
 using ModalFlow.Results;
+using ModalFlow.Tests.Support;
 using Xunit;
 
 namespace ModalFlow.Tests.Results;
@@ -18,7 +19,7 @@ public sealed class WithdrawalReportTests
         [.. from q in Enumerable.Range(0, samples) from k in Enumerable.Range(0, layers + 1)
             select Row(task, q, WithdrawalCondition.AllImageTokens, k, k == layers || survives(q, k))];
 
-    [Fact]
+    [SharedFact]
     public void Accuracy_Is_The_Share_Of_Surviving_Answers_And_The_Earliest_K_Holds_For_Every_Later_K()
     {
         // ChooseAttr: K = 0 keeps 4 of 10, K = 1 keeps 9 of 10, K ≥ 2 all. QueryAttr: K = 0 all, K = 1 loses one, K ≥ 2 all.
@@ -50,7 +51,7 @@ public sealed class WithdrawalReportTests
         Assert.Equal([0.0, 0.0], [acc.Single(a => a.Task == "ChooseAttr" && a.Layer == 2).LossLow, acc.Single(a => a.Task == "ChooseAttr" && a.Layer == 2).LossHigh]);
     }
 
-    [Fact]
+    [SharedFact]
     public void Gold_Accuracy_Counts_The_Gold_Token_And_Clean_Accuracy_Comes_From_The_Clean_First_Token()
     {
         // Four samples; the clean first token is the gold one for q0 and q1 only. With every image token withdrawn at K = 0
@@ -73,7 +74,7 @@ public sealed class WithdrawalReportTests
         Assert.Equal(0, acc.Single(a => a.Layer == 1).LossPoints, 9);
     }
 
-    [Fact]
+    [SharedFact]
     public void Pruning_Droppable_Is_The_Largest_Dropped_Fraction_Within_One_Point_Per_Rule_And_K()
     {
         // 20 samples at K = 2: FastV keeps every answer down to 25% kept and loses 5 at 10%; random loses 2 already at 50%.
@@ -93,7 +94,7 @@ public sealed class WithdrawalReportTests
         Assert.Equal(0.75, acc.Single(a => a.Rule == WithdrawalRule.FastV && a.Keep == 0.1).Accuracy, 12);
     }
 
-    [Fact]
+    [SharedFact]
     public void Pipeline_Writes_The_Tables_Figures_And_Report_Section()
     {
         using var tmp = new TempDir();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using Xunit;
 
@@ -46,7 +47,7 @@ public sealed class BpeBadInputTests : IDisposable
     private static string BpeModel(string merges = """["a b", "ab c"]""") =>
         $$"""{"type": "BPE", "vocab": {{JsonSerializer.Serialize(TinyVocab())}}, "merges": {{merges}}}""";
 
-    [Fact]
+    [SharedFact]
     public void Tiny_Folders_Load_And_Merge()
     {
         WriteQwen2Folder();
@@ -61,7 +62,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Equal(SplitPattern.Gpt2, ((ByteLevelBpeTokenizer)json).Options.Pattern); // ByteLevel(use_regex) alone
     }
 
-    [Fact]
+    [SharedFact]
     public void Empty_Folder_Names_Every_Expected_File()
     {
         var e = Assert.Throws<InputException>(() => TokenizerLoader.Load(_dir));
@@ -71,7 +72,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains("vocab.json + merges.txt", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Truncated_TokenizerJson()
     {
         var full = WriteTokenizerJson(BpeModel());
@@ -82,7 +83,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains("expected a complete, readable JSON file", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Merges_Line_That_Is_Not_Two_Tokens()
     {
         WriteQwen2Folder(merges: "#version: 0.2\na b\nab c d\n");
@@ -96,7 +97,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Equal((json, "model.merges[1]"), (j.File, j.Field));
     }
 
-    [Fact]
+    [SharedFact]
     public void Merge_Whose_Result_Is_No_Token()
     {
         WriteQwen2Folder(merges: "#version: 0.2\na b\nb c\n");
@@ -106,7 +107,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains("expected the merged token \"bc\" in the vocabulary", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Added_Token_Id_Clash()
     {
         Write("tokenizer_config.json", """{"eos_token": "<x>"}""");
@@ -124,7 +125,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains("id 258 is \"<x>\" here but \"<y>\"", f.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void VocabJson_Without_Merges_Or_Without_Qwen2_Config()
     {
         WriteQwen2Folder();
@@ -139,7 +140,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains("expected Qwen2Tokenizer", c.Message);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("""{"type": "Unigram", "vocab": []}""", "model.type", "expected \"BPE\"")]
     [InlineData("""{"type": "BPE", "byte_fallback": true, "vocab": {}, "merges": []}""", "model.byte_fallback", "tokenizer.model")]
     [InlineData("""{"type": "BPE", "vocab": {"a": 0}, "merges": []}""", null, "expected a byte-level vocabulary with all 256 byte tokens")]
@@ -152,7 +153,7 @@ public sealed class BpeBadInputTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void TokenizerJson_With_Unsupported_Normalizer_Or_PreTokenizer()
     {
         var json = Write("tokenizer.json", $$"""

@@ -8,7 +8,7 @@ namespace ModalFlow.Tests.Text;
 
 public class ByteLevelBpeTokenizerTests
 {
-    [Theory]
+    [SharedTheory]
     [InlineData(ChatFixtures.Qwen2VL, 151645, 151655, "<|image_pad|>")]
     [InlineData(ChatFixtures.OneVision, 151645, 151646, "<image>")]
     public void Qwen2_Loads_VocabMerges_With_The_Folders_Added_Tokens(string model, int eos, int imageId, string imageToken)
@@ -28,7 +28,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Equal(tok.EncodeToIds("Is it?"), tok.EncodeWithBos("Is it?")); // no BOS
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(ChatFixtures.AllCases), MemberType = typeof(ChatFixtures))]
     public void Template_Prompt_Ids_Equal_Processor_Ids_After_Expansion(string model, string caseId)
     {
@@ -58,7 +58,7 @@ public class ByteLevelBpeTokenizerTests
         IdAssert.Equal(c.InputIds, viaFromPrompt.ExpandedInputIds(imageId), $"{model}/{caseId} FromPrompt");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(ChatFixtures.AllCases), MemberType = typeof(ChatFixtures))]
     public void Top1_Token_String_Equals_The_Fixtures(string model, string caseId)
     {
@@ -69,7 +69,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Equal(c.Top1Id, tok.TokenToId(c.Top1Token));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(ChatFixtures.Qwen2VL)]
     [InlineData(ChatFixtures.OneVision)]
     public void Tricky_Strings_Equal_HF_Tokenizers(string model)
@@ -81,7 +81,7 @@ public class ByteLevelBpeTokenizerTests
         for (var i = 0; i < expected.Length; i++) Assert.Equal(expected[i].Tokens, tok.IdsToTokens(expected[i].Ids));
     }
 
-    [Fact]
+    [SharedFact]
     public void Qwen2Tokenizer_Docstring_Example()
     {
         // transformers' Qwen2Tokenizer docstring: "Hello world" → [9707, 1879], " Hello world" → [21927, 1879].
@@ -90,7 +90,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Equal([21927, 1879], tok.EncodeToIds(" Hello world"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Single_Tokens_Are_Their_VocabJson_Entries()
     {
         // Read vocab.json directly: a word that is one entry encodes to that entry.
@@ -101,7 +101,7 @@ public class ByteLevelBpeTokenizerTests
             Assert.Equal([vocab.GetProperty(entry).GetInt32()], tok.EncodeToIds(text));
     }
 
-    [Fact]
+    [SharedFact]
     public void RoundTrips_Through_Token_Strings_And_Decode()
     {
         var tok = ChatFixtures.TokenizerFor(ChatFixtures.OneVision);
@@ -120,7 +120,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Equal("user\nhi\n", tok.Decode(tok.EncodeToIds("<|im_start|>user\nhi<|im_end|>\n")));
     }
 
-    [Fact]
+    [SharedFact]
     public void Nfc_Equals_Pythons_Unicodedata()
     {
         var bad = BpeReference.Nfc.Where(p => UnicodeNfc.Normalize(p.Text) != p.Nfc)
@@ -133,7 +133,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Same(ascii, UnicodeNfc.Normalize(ascii));
     }
 
-    [Fact]
+    [SharedFact]
     public void SplitPattern_Matches_Over_Code_Points()
     {
         // Qwen2's regex splits single digits, also outside the BMP (U+1D7CF MATHEMATICAL BOLD DIGIT ONE, U+1D7D0 …).
@@ -144,7 +144,7 @@ public class ByteLevelBpeTokenizerTests
         Assert.Equal(string.Concat(BpeReference.Texts), string.Concat(BpeReference.Texts.SelectMany(split.Split)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Added_Tokens_Match_Longest_First_And_Honour_Strip_Flags()
     {
         var matcher = new AddedTokenMatcher([new AddedTokenSpec(1, "<a>"), new AddedTokenSpec(2, "<a><b>"),

@@ -16,7 +16,7 @@ public class ConversationTemplateTests
         Assert.Equal(c.Prompt, template.RenderPaperPrompt(PaperPrompt.UserMessage(c.Question)));
     }
 
-    [Fact]
+    [SharedFact]
     public void VicunaV1_Renders_Templates_md_Example()
     {
         const string expected = "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
@@ -26,7 +26,7 @@ public class ConversationTemplateTests
         Assert.Equal("", ConversationTemplate.VicunaV1.PaperPromptSuffix);
     }
 
-    [Fact]
+    [SharedFact]
     public void LlavaLlama3_Paper_Suffix_Is_Explicit_And_Only_Added_By_RenderPaperPrompt()
     {
         var t = ConversationTemplate.LlavaLlama3;
@@ -37,13 +37,13 @@ public class ConversationTemplateTests
         Assert.StartsWith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful", t.Render(msg));
     }
 
-    [Fact]
+    [SharedFact]
     public void UserMessage_Is_Image_Question_Instruction()
     {
         Assert.Equal("<image>\nWhat is it? \nAnswer the question using a single word or phrase.", PaperPrompt.UserMessage("What is it?"));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData("llava-v1.5-7b", "vicuna_v1")]
     [InlineData("liuhaotian/llava-v1.5-13b", "vicuna_v1")]
     [InlineData("liuhaotian/llava-v1.6-vicuna-7b", "vicuna_v1")]
@@ -51,14 +51,14 @@ public class ConversationTemplateTests
     public void TemplateForModel_Follows_Papers_Script(string model, string template) =>
         Assert.Equal(template, PaperPrompt.TemplateForModel(model).Name);
 
-    [Theory]
+    [SharedTheory]
     [InlineData("Qwen/Qwen2-VL-7B-Instruct", "qwen2_vl")]
     [InlineData("Qwen/Qwen2-VL-2B-Instruct", "qwen2_vl")]
     [InlineData("llava-hf/llava-onevision-qwen2-7b-ov-hf", "llava_onevision")]
     public void TemplateForModel_Knows_The_ChatML_Families(string model, string template) =>
         Assert.Equal(template, PaperPrompt.TemplateForModel(model).Name);
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(ChatFixtures.AllCases), MemberType = typeof(ChatFixtures))]
     public void ChatML_PaperPrompt_Equals_CaseJson_Prompt(string model, string caseId)
     {
@@ -68,7 +68,7 @@ public class ConversationTemplateTests
         Assert.Equal(1, c.Prompt.Split(template.ImageTag).Length - 1);
     }
 
-    [Fact]
+    [SharedFact]
     public void Qwen2VL_Has_A_System_Turn_And_OneVision_None()
     {
         var q = PaperPrompt.UserMessage(ConversationTemplate.Qwen2VL, "What is it?");

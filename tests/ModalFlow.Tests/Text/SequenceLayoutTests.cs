@@ -97,7 +97,7 @@ public class SequenceLayoutTests
         Assert.Equal(new TokenSpan(l3.Question.Start + 6, l3.Question.Start + 7), l3.FindTokenSpan(" healthy"));
     }
 
-    [Fact]
+    [SharedFact]
     public void FindTokenRange_Follows_Papers_Walk_For_Partial_Tokens()
     {
         string[] tokens = ["Is", "▁the", "▁jar"];

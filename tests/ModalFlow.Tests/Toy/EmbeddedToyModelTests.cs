@@ -1,6 +1,7 @@
 using ModalFlow.Data;
 using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using Xunit;
 using Xunit.Abstractions;
@@ -30,7 +31,7 @@ public sealed class EmbeddedToyFixture : IDisposable
 /// </summary>
 public class EmbeddedToyModelTests(EmbeddedToyFixture toy, ITestOutputHelper output) : IClassFixture<EmbeddedToyFixture>
 {
-    [Fact]
+    [SharedFact]
     public void Greedy_Answers_Are_At_Least_95_Percent_Correct_On_Every_Held_Out_Task()
     {
         var files = ToyWorld.Tasks.ToDictionary(t => t.Task, t => Path.Combine(EmbeddedToy.EvalDir, $"toy_{t.Task}.csv"));
@@ -44,7 +45,7 @@ public class EmbeddedToyModelTests(EmbeddedToyFixture toy, ITestOutputHelper out
         foreach (var file in files.Values) Assert.True(GqaTaskReader.ReadFile(file).Rows.Length >= 50, $"{file}: fewer than 50 held-out questions");
     }
 
-    [Fact]
+    [SharedFact]
     public void Blocking_Every_Image_To_Text_Edge_Leaves_The_Image_Blind_Baseline()
     {
         foreach (var p in toy.Probes)
@@ -56,7 +57,7 @@ public class EmbeddedToyModelTests(EmbeddedToyFixture toy, ITestOutputHelper out
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Blocking_The_Related_Patches_Hurts_More_Than_As_Many_Random_Other_Patches()
     {
         foreach (var p in toy.Probes)
@@ -69,7 +70,7 @@ public class EmbeddedToyModelTests(EmbeddedToyFixture toy, ITestOutputHelper out
         Assert.True(toy.Probes.Average(p => p.RelatedChange) < toy.Probes.Average(p => p.RandomChange) - 20);
     }
 
-    [Fact]
+    [SharedFact]
     public void Logit_Lens_Shows_The_Answer_Probability_Rising_With_Depth()
     {
         foreach (var p in toy.Probes)

@@ -1,6 +1,7 @@
 using ModalFlow.Checkpoints;
 using ModalFlow.Families.Llava;
 using ModalFlow.Inference;
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using Xunit;
 
@@ -13,7 +14,7 @@ public class ToyTrainerTests
         Seed = 3, TrainPerTask = 3, EvalPerTask = 2, Steps = 4, Batch = 4, VisionHidden = 32, VisionLayers = 2, TextHidden = 48, TextLayers = 2,
     };
 
-    [Fact]
+    [SharedFact]
     public void Training_Writes_A_Loadable_Llava_Folder_And_Is_Reproducible_From_Its_Seed()
     {
         var a = Directory.CreateTempSubdirectory("mf-toytrain-");

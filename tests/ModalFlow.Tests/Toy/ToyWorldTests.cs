@@ -1,4 +1,5 @@
 using ModalFlow.Data;
+using ModalFlow.Tests.Support;
 using ModalFlow.Toy;
 using ModalFlow.Vision;
 using Xunit;
@@ -7,7 +8,7 @@ namespace ModalFlow.Tests.Toy;
 
 public class ToyWorldTests
 {
-    [Fact]
+    [SharedFact]
     public void Toy_Tasks_Read_Back_In_The_Papers_Schemas_With_Boxes_On_The_Objects()
     {
         var dir = Directory.CreateTempSubdirectory("mf-toy-");
@@ -85,7 +86,7 @@ public class ToyWorldTests
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Question_Streams_Are_Seeded_The_Same_In_Every_Process()
     {
         // FNV-1a("ChooseAttr") xor 12·2654435761 (mod 2^32), low 31 bits — computed outside .NET. HashCode.Combine would
@@ -94,7 +95,7 @@ public class ToyWorldTests
         Assert.NotEqual(ToyWorld.StableSeed(11, "ChooseAttr"), ToyWorld.StableSeed(12, "ChooseAttr"));
     }
 
-    [Fact]
+    [SharedFact]
     public void Patch_Truth_Follows_The_Drawn_Shape()
     {
         var rng = new Random(5);
@@ -119,7 +120,7 @@ public class ToyWorldTests
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Blind_Baseline_Is_The_Best_Constant_Answer_Counting_Named_Options()
     {
         GqaTaskRow Row(string q, string answer, string? t = null, string? f = null) =>

@@ -1,6 +1,7 @@
 using ModalFlow.Checkpoints;
 using ModalFlow.Models;
 using ModalFlow.Platform;
+using ModalFlow.Tests.Support;
 using ModalFlow.Tracing;
 using Xunit;
 using Xunit.Abstractions;
@@ -27,7 +28,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         return PositionSet.Of(name, Enumerable.Range(0, count).Select(_ => rng.Next(lo, hi)));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(11, 4, 4)]  // multi-head
     [InlineData(12, 4, 2)]  // grouped-query
     [InlineData(13, 6, 1)]  // multi-query
@@ -61,7 +62,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         log.WriteLine($"seed {seed} heads {heads}/{kvHeads} N={n}: worst relative |p2 fast - p2 naive| = {worst:E2}; p1 = {clean.P1:F4}");
     }
 
-    [Fact]
+    [SharedFact]
     public void Knockout_Edge_Cases_Behave()
     {
         int layers = 4, n = 20;
@@ -107,7 +108,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.Contains("outside 0..3", e3.Message);
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(0, 9, 32, new[] { 0, 1, 2, 3, 4 })]
     [InlineData(10, 9, 32, new[] { 6, 7, 8, 9, 10, 11, 12, 13, 14 })]
     [InlineData(31, 9, 32, new[] { 27, 28, 29, 30, 31 })]
@@ -119,7 +120,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.Equal(expected, LayerWindow.Around(center, k, layers));
     }
 
-    [Fact]
+    [SharedFact]
     public void Block_Names_Parse_As_Source_Then_Target()
     {
         var b = BlockDescriptor.Parse("Image->Question");

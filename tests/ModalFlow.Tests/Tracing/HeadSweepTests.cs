@@ -1,3 +1,4 @@
+using ModalFlow.Tests.Support;
 using ModalFlow.Text;
 using ModalFlow.Tracing;
 using Xunit;
@@ -17,7 +18,7 @@ public class HeadSweepTests(ITestOutputHelper log)
         _ => throw new ArgumentException(name),
     };
 
-    [Fact]
+    [SharedFact]
     public void Cells_Are_All_Heads_Then_Each_Head_Alone_Then_All_But_Each_Head_Per_Layer()
     {
         const int layers = 5, heads = 4, window = 3;
@@ -45,7 +46,7 @@ public class HeadSweepTests(ITestOutputHelper log)
         Assert.Equal(cells.Count, cells.Select(c => c.Spec.Label).Distinct().Count());   // labels name the cell
     }
 
-    [Fact]
+    [SharedFact]
     public void With_One_Head_All_But_That_Head_Blocks_Nothing()
     {
         var cells = HeadSweep.Cells(null!, 2, 1, BlockDescriptor.Parse("Image->Last"), 1, Sets(30));
@@ -55,7 +56,7 @@ public class HeadSweepTests(ITestOutputHelper log)
         Assert.All(cells.Where(c => !c.Complement), c => Assert.False(c.Spec.BlocksNothing));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(21, 4, 4)]  // multi-head
     [InlineData(22, 4, 2)]  // grouped-query: the unit is a query head
     [InlineData(23, 3, 1)]  // multi-query

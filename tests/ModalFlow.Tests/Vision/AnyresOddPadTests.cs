@@ -27,7 +27,7 @@ public class AnyresOddPadTests(ITestOutputHelper output)
 
     private static AnyresPlan Plan(int w, int h, AnyresArithmetic a) => Anyres.Plan(w, h, Anyres.LlavaNextPinpoints, a);
 
-    [Fact]
+    [SharedFact]
     public void Odd_Pad_Leaves_Transformers_Canvas_One_Pixel_Short_And_LlavaNext_Exact()
     {
         // 185x240 → resized 259x336 on transformers' 672x336 canvas: pad (672 − 259) // 2 = 206 per side → 259 + 412 = 671.
@@ -56,7 +56,7 @@ public class AnyresOddPadTests(ITestOutputHelper output)
         Assert.False(Plan(320, 240, AnyresArithmetic.Transformers).HasShortTiles);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(OddSizes))]
     public void Transformers_PixelTiles_Equal_The_Reference_Steps_Short_Tile_Included(int w, int h)
     {
@@ -79,7 +79,7 @@ public class AnyresOddPadTests(ITestOutputHelper output)
         if (plan.GridCols * plan.GridRows == 2) Assert.Equal(0, otherDiff); // 2-tile canvases: only the last tile is short
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(OddSizes))]
     public void Transformers_Mask_Crops_Follow_The_Same_Pixels_And_The_Fast_Patch_Map_Equals_Them(int w, int h)
     {
@@ -102,7 +102,7 @@ public class AnyresOddPadTests(ITestOutputHelper output)
         Assert.NotEmpty(fast.Related);
     }
 
-    [Fact]
+    [SharedFact]
     public void Transformers_Fast_Patch_Map_Equals_Reference_On_Random_Boxes_At_Odd_Sizes()
     {
         var mapper = ObjectPatchMapper.LlavaNextAnyres(AnyresArithmetic.Transformers);

@@ -15,7 +15,7 @@ public class PilResizeTests(ITestOutputHelper output)
     /// odd cases a gradient plus 3 bits of noise. Sizes: 1-pixel images, width-only / height-only changes, up- and
     /// downscales by odd factors, and the shapes LLaVA sees (570x380 → 504x336, 682x1024 → 336x504, ...).
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(0, 1, 1, 1, 1, 0x5362FC50BC4EDC30UL)]
     [InlineData(1, 1, 1, 5, 3, 0xA232646DF5499B6AUL)]
     [InlineData(2, 1, 1, 336, 336, 0x520B4682D627F383UL)]
@@ -54,7 +54,7 @@ public class PilResizeTests(ITestOutputHelper output)
         Assert.Equal(expectedFnv, Fnv1a64(resized.Pixels));
     }
 
-    [Theory]
+    [SharedTheory]
     [InlineData(1, 1)]
     [InlineData(7, 3)]
     [InlineData(336, 336)]
@@ -68,7 +68,7 @@ public class PilResizeTests(ITestOutputHelper output)
     }
 
     /// <summary>Weights are normalised per output pixel, so a flat image stays flat — also 0 and 255 (no clipping drift).</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(1, 1, 5, 3)]
     [InlineData(570, 380, 504, 336)]
     [InlineData(682, 1024, 336, 504)]
@@ -87,7 +87,7 @@ public class PilResizeTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Bicubic_OnePixel_Upscales_To_Its_Colour()
     {
         var src = RgbImage.Filled(1, 1, new Rgb8(200, 3, 90));
@@ -99,7 +99,7 @@ public class PilResizeTests(ITestOutputHelper output)
     /// A width-only change skips the vertical pass, so each row is resized on its own: equal to resizing every row
     /// as a 1-pixel-high image. Likewise a height-only change works column by column.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(37, 11, 19)]
     [InlineData(37, 11, 80)]
     public void Bicubic_WidthOnly_And_HeightOnly_Work_Per_Row_And_Per_Column(int w, int h, int newSize)
@@ -127,7 +127,7 @@ public class PilResizeTests(ITestOutputHelper output)
     /// 22-bit fixed-point weights may move a value across a rounding boundary, so allow 1 per pass, and almost all
     /// bytes must agree exactly.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(1, 570, 380, 504, 336, 2)]
     [InlineData(3, 37, 23, 101, 23, 1)]
     [InlineData(3, 37, 23, 37, 61, 1)]
@@ -150,7 +150,7 @@ public class PilResizeTests(ITestOutputHelper output)
         Assert.True(differing <= fast.Pixels.Length / 1000 + 1, $"{differing} of {fast.Pixels.Length} bytes differ");
     }
 
-    [Fact]
+    [SharedFact]
     public void Coefficients_Fixed_Point_Weights_Sum_To_One_Within_Rounding()
     {
         foreach (var (inSize, outSize) in new[] { (570, 504), (380, 336), (1439, 336), (3, 7), (1, 336), (336, 336), (13, 4) })
@@ -166,7 +166,7 @@ public class PilResizeTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Bicubic_Rejects_Empty_Target()
     {
         var src = RgbImage.Filled(3, 3, Rgb8.Black);

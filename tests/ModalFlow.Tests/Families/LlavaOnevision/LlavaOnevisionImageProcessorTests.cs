@@ -19,7 +19,7 @@ public class LlavaOnevisionImageProcessorTests(ITestOutputHelper log)
         return File.Exists(rgb) ? rgb : c.ImagePath;
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Pixel_Values_From_The_Decoded_Rgb_Match_Transformers(string id)
     {
@@ -31,7 +31,7 @@ public class LlavaOnevisionImageProcessorTests(ITestOutputHelper log)
         log.WriteLine($"{id}: {actual.Plan}; max |Δ| {d:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Pixel_Values_From_The_Jpeg_Or_Png_File_Match_Transformers(string id)
     {
@@ -41,7 +41,7 @@ public class LlavaOnevisionImageProcessorTests(ITestOutputHelper log)
         log.WriteLine($"{id} from {Path.GetFileName(c.ImagePath)}: max |Δ| {d:E2}");
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Plan_Matches_The_Case_Geometry_And_Image_Sizes(string id)
     {
@@ -64,7 +64,7 @@ public class LlavaOnevisionImageProcessorTests(ITestOutputHelper log)
     /// 37 px, padded to 335; 682x1024 → 299x448 in 336x448), so their pixel parity above is parity of the quirk itself.
     /// A corrected padding (remainder on the far side, full tiles) would move every pixel of the last tile row / column.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData("ironing_rel", true, false)]
     [InlineData("tree_attr", false, true)]
     [InlineData("dog_jar", false, false)]
@@ -99,7 +99,7 @@ public class LlavaOnevisionImageProcessorTests(ITestOutputHelper log)
     }
 
     /// <summary>Odd padding differences (tile short by 1 px, then stretched) on noise images: the processor equals the plain path bit for bit.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(OddSizes))]
     public void Odd_Padding_Sizes_Match_The_Plain_Reference_Path(int w, int h)
     {

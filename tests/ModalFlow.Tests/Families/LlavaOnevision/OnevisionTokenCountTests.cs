@@ -14,7 +14,7 @@ public class OnevisionTokenCountTests(ITestOutputHelper log)
 
     private static readonly LlavaOnevisionConfig Tiny = OnevisionFixture.Config();
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(Cases))]
     public void Count_Equals_The_Case_Counts(string id)
     {
@@ -32,7 +32,7 @@ public class OnevisionTokenCountTests(ITestOutputHelper log)
     /// Against the processor's own formula (<c>_get_number_of_features</c>, written plainly in the test), over many sizes:
     /// thin, square, huge, tiny, for the tiny fixture's and the real checkpoints' settings.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Count_Equals_The_Processor_Formula_On_Many_Sizes()
     {
         var rng = new Random(4601);
@@ -59,7 +59,7 @@ public class OnevisionTokenCountTests(ITestOutputHelper log)
     }
 
     /// <summary>The packer emits exactly the planned rows, with the newline vector exactly at the planned offsets.</summary>
-    [Fact]
+    [SharedFact]
     public void Packing_Emits_The_Planned_Rows_And_Newlines()
     {
         TorchRuntime.Initialize();
@@ -80,7 +80,7 @@ public class OnevisionTokenCountTests(ITestOutputHelper log)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Python_Float_Floor_Division_Is_Reproduced()
     {
         // 1 // 0.1 is 9.0 in Python although 1 / 0.1 == 10.0; the others are ordinary.

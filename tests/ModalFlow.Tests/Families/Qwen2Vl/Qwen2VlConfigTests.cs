@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using ModalFlow.Families.Qwen2Vl;
+using ModalFlow.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -16,7 +17,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
     /// config.json omits every value equal to a class default; config.full.json (transformers' to_dict) has them all. Every
     /// bound property parsed from config.json must equal config.full.json's value, so our defaults are transformers'.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void ConfigJson_Parses_To_Every_Value_Of_ConfigFullJson()
     {
         var cfg = Qwen2VlConfig.Load(TinyQwen2Vl.Dir);
@@ -32,7 +33,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
             Assert.False(raw.TryGetProperty(omitted, out _), omitted);
     }
 
-    [Fact]
+    [SharedFact]
     public void Decoder_Config_Is_Qwen2_With_Qkv_Biases_Mrope_And_Tied_Embeddings()
     {
         var cfg = Qwen2VlConfig.Load(TinyQwen2Vl.Dir);
@@ -63,7 +64,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
         Assert.Equal(full.GetProperty("video_token_id").GetInt32(), cfg.VideoTokenId);
     }
 
-    [Fact]
+    [SharedFact]
     public void Without_Eos_The_End_Ids_Are_Empty_Not_Llamas_2()
     {
         var node = TinyConfig();
@@ -71,7 +72,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
         Assert.Empty(Qwen2VlConfig.Parse(node.ToJsonString()).Text.EosTokenIds);
     }
 
-    [Fact]
+    [SharedFact]
     public void A_Head_Dim_Key_Is_Ignored_As_In_Transformers_445()
     {
         var node = TinyConfig();
@@ -79,7 +80,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
         Assert.Equal(16, Qwen2VlConfig.Parse(node.ToJsonString()).Text.HeadDim);
     }
 
-    [Fact]
+    [SharedFact]
     public void Mrope_Spelling_Of_The_Original_Qwen_Release_Is_Accepted_As_Default()
     {
         var node = TinyConfig();
@@ -109,7 +110,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
         { """{"vision_config": null}""", "vision_config" },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(BadConfigs))]
     public void Bad_Config_Is_An_Input_Error_Naming_The_File_And_Field(string patch, string field)
     {
@@ -123,7 +124,7 @@ public class Qwen2VlConfigTests(ITestOutputHelper log)
         Assert.StartsWith($"{file}: {field}: ", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Folder_Is_An_Input_Error()
     {
         var e = Assert.Throws<InputException>(() => Qwen2VlConfig.Load("/nonexistent/qwen"));

@@ -11,7 +11,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
 {
     private static readonly Qwen2VlImageProcessor Tiny = new(Qwen2VlImageProcessorOptions.Load(TinyQwen2Vl.Dir));
 
-    [Fact]
+    [SharedFact]
     public void Fixture_Preprocessor_Config_Is_Read_Field_By_Field()
     {
         var json = JsonDocument.Parse(File.ReadAllText(TinyQwen2Vl.File("preprocessor_config.json"))).RootElement;
@@ -30,7 +30,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
     }
 
     /// <summary>transformers' pixel_values and image_grid_thw, from the image file and (JPEGs) from Pillow's decoded pixels.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TinyQwen2Vl.Cases), MemberType = typeof(TinyQwen2Vl))]
     public void Pixel_Values_And_Grid_Equal_Transformers_From_The_Image_File_And_Decoded_Rgb(string id)
     {
@@ -54,7 +54,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
     }
 
     /// <summary>Expected values printed by transformers v4.45.1's own smart_resize (python3 floats) for these inputs.</summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(10000, 10000, 3136, 12845056, 3556, 3556)] // exact arithmetic would give 128·28 = 3584; Python's floats give 127.99… → 127
     [InlineData(28, 5600, 3136, 12845056, 28, 5600)]       // aspect ratio exactly 200 is allowed
     [InlineData(29, 5800, 3136, 12845056, 28, 5796)]
@@ -81,7 +81,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
     /// The reference's ValueErrors (a side below 28, aspect ratio above 200) and its PIL failure (the floor branch giving
     /// a 0-px side: transformers' smart_resize(5600, 28, 28, 50176, 112896) returns (4732, 0)) are input errors here.
     /// </summary>
-    [Theory]
+    [SharedTheory]
     [InlineData(27, 100, 3136, 12845056)]
     [InlineData(100, 27, 3136, 12845056)]
     [InlineData(3, 1000, 3136, 12845056)]
@@ -96,7 +96,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
     }
 
     /// <summary>Random sizes and pixel limits: the implementation equals a plain transcription with integer half-to-even rounding.</summary>
-    [Fact]
+    [SharedFact]
     public void SmartResize_Equals_A_Plain_Transcription_On_Random_Sizes()
     {
         var rng = new Random(16);
@@ -123,7 +123,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
     /// The patch layout against numpy's reshape (t, T, C, gh/m, m, P, gw/m, m, P) + transpose (0, 3, 6, 4, 7, 2, 1, 5, 8),
     /// written as index arithmetic: with rescale and normalise off each value is its source byte.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Patch_Layout_Is_The_Reference_Reshape_And_Transpose()
     {
         var proc = new Qwen2VlImageProcessor(Qwen2VlImageProcessorOptions.Instruct with { DoRescale = false, DoNormalize = false });
@@ -150,7 +150,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Token_Count_Is_The_Merged_Grid_Of_The_Resized_Size()
     {
         var proc = Qwen2VlImageProcessor.Instruct();
@@ -174,7 +174,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
         { """{"image_std": [0.5, 0.5]}""", "image_std" },
     };
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(BadPreprocessorConfigs))]
     public void Bad_Preprocessor_Config_Is_An_Input_Error_Naming_The_File_And_Field(string json, string field)
     {
@@ -187,7 +187,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
         Assert.Equal(field, e.Field);
     }
 
-    [Fact]
+    [SharedFact]
     public void Consistent_Size_Block_Is_Accepted_And_Missing_File_Gives_Class_Defaults()
     {
         using var dir = new TempFolder();
@@ -198,7 +198,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
         Assert.Equal((3136L, 12845056L), (o.MinPixels, o.MaxPixels));
     }
 
-    [Fact]
+    [SharedFact]
     public void Processor_That_Cuts_Other_Patches_Than_The_Model_Is_An_Input_Error()
     {
         var vision = Qwen2VlConfig.Load(TinyQwen2Vl.Dir).Vision;
@@ -207,7 +207,7 @@ public class Qwen2VlImageProcessorTests(ITestOutputHelper log)
         Assert.Contains("spatial_merge_size = 2", e.Message);
     }
 
-    [Fact]
+    [SharedFact]
     public void Without_Resize_The_Image_Must_Already_Be_A_Multiple_Of_28()
     {
         var proc = new Qwen2VlImageProcessor(Qwen2VlImageProcessorOptions.Instruct with { DoResize = false });

@@ -10,7 +10,7 @@ public class Qwen2VlRopeIndexTests(ITestOutputHelper log)
     private static readonly Qwen2VlConfig Config = Qwen2VlConfig.Load(TinyQwen2Vl.Dir);
 
     /// <summary>position_ids.npy ([3, seq_len], from transformers' get_rope_index) and case.json's rope_deltas, exactly.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TinyQwen2Vl.Cases), MemberType = typeof(TinyQwen2Vl))]
     public void Position_Ids_And_Rope_Delta_Equal_Transformers(string id)
     {
@@ -42,7 +42,7 @@ public class Qwen2VlRopeIndexTests(ITestOutputHelper log)
     }
 
     /// <summary>Several images, a video-like t &gt; 1 grid and text between: equal to a plain transcription of the reference's chunk loop.</summary>
-    [Fact]
+    [SharedFact]
     public void Several_Blocks_Equal_A_Plain_Transcription_Of_The_Reference_Loop()
     {
         var cases = new[]
@@ -63,7 +63,7 @@ public class Qwen2VlRopeIndexTests(ITestOutputHelper log)
             Qwen2VlRopeIndex.TextOnly(7).ToArray());
     }
 
-    [Fact]
+    [SharedFact]
     public void Blocks_That_Do_Not_Fit_Or_Do_Not_Match_The_Grid_Are_Refused()
     {
         var grid = new Qwen2VlImageGrid(1, 4, 4);

@@ -20,7 +20,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         return tensor(npy.AsFloats(), npy.Shape);
     }
 
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TinyQwen2Vl.Cases), MemberType = typeof(TinyQwen2Vl))]
     public void Vision_Features_And_Merged_Image_Features_Match_Transformers(string id)
     {
@@ -39,7 +39,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
     }
 
     /// <summary>From the image file through our processor and tower: the features the decoder will receive.</summary>
-    [Theory]
+    [SharedTheory]
     [MemberData(nameof(TinyQwen2Vl.Cases), MemberType = typeof(TinyQwen2Vl))]
     public void Image_File_To_Image_Features_Matches_Transformers(string id)
     {
@@ -52,7 +52,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
     }
 
     /// <summary>Attention never crosses images: two images encoded together equal each encoded alone.</summary>
-    [Fact]
+    [SharedFact]
     public void Two_Images_Encoded_Together_Equal_Each_Encoded_Alone()
     {
         using var scope = NewDisposeScope();
@@ -69,7 +69,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
     /// The rotary (row, column) of each patch row is where the processor took that patch from: an image whose pixels
     /// encode their own coordinates, preprocessed without rescale/normalise, gives each row's top-left pixel.
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Rotary_Position_Ids_Are_The_Grid_Cells_The_Processor_Cut_Each_Patch_From()
     {
         var proc = new Qwen2VlImageProcessor(Qwen2VlImageProcessorOptions.Instruct with { DoRescale = false, DoNormalize = false });
@@ -88,7 +88,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         }
     }
 
-    [Fact]
+    [SharedFact]
     public void Module_Tree_Is_The_Checkpoint_Key_Tree_Under_Visual()
     {
         using var ckpt = SafetensorsCheckpoint.Open(TinyQwen2Vl.Weights);
@@ -105,7 +105,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
     /// The published Qwen2-VL-2B tower (depth 32, embed 1280, 16 heads, merger to 1536) builds on the meta device with
     /// the checkpoint's shapes: 32 blocks x 12 tensors + patch_embed + merger (ln_q 2, mlp 4) = 391 (the tiny fixture: 2 x 12 + 7 = 31).
     /// </summary>
-    [Fact]
+    [SharedFact]
     public void Real_2B_Vision_Config_Builds_The_Published_Shapes_On_Meta()
     {
         var vision = new Qwen2VlVisionConfig { Depth = 32, EmbedDim = 1280, HiddenSize = 1536, NumHeads = 16 };
@@ -121,7 +121,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         Assert.Equal([1280L], built["merger.ln_q.bias"]);
     }
 
-    [Fact]
+    [SharedFact]
     public void Missing_Misshaped_And_Unexpected_Vision_Tensors_Are_All_Reported()
     {
         TorchRuntime.Initialize();
@@ -147,7 +147,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         finally { dir.Delete(true); }
     }
 
-    [Fact]
+    [SharedFact]
     public void Wrong_Pixel_Shape_Is_Refused_Before_Any_Compute()
     {
         using var scope = NewDisposeScope();
@@ -157,7 +157,7 @@ public sealed class Qwen2VlVisionTowerTests(TinyQwen2VlTower fx, ITestOutputHelp
         Assert.Throws<ArgumentException>(() => fx.Tower.VisionFeatures(zeros(15, 1176), new Qwen2VlImageGrid(1, 3, 5)));
     }
 
-    [Fact]
+    [SharedFact]
     public void Repeated_Encodes_Leave_No_Live_Tensors()
     {
         var c = TinyQwen2Vl.Case("dog_jar");
