@@ -480,8 +480,8 @@ public sealed class LlamaDecoderLayer : ExplicitModule
             var values = cat([prefixV, vSuffix[.., (int)first..(int)(first + c)].reshape(_kvHeads, c * q, _headDim)], 1).unsqueeze(0);
             var mc = mFolded.view(g, b, rowsPerVariant, t0 + q)[.., (int)first..(int)(first + c)];                                        // [g, c, rpv, N]
             var own = mc[TensorIndex.Ellipsis, (int)t0..].unsqueeze(3).expand(g, c, rowsPerVariant, c, q);                               // [g, c, rpv, c, q]
-            var other = eye(c, dtype: ScalarType.Bool, device: qFolded.device).logical_not().view(1, c, 1, c, 1);
-            var suffixCols = own.masked_fill(other, Scalars.Of(double.NegativeInfinity)).reshape(g, c * rowsPerVariant, c * q);
+            var other = eye(c, dtype: own.dtype, device: qFolded.device).log().view(1, c, 1, c, 1);   // 0 on the diagonal, −∞ elsewhere (log(eye); no where/masked_fill: runs on every device incl. meta)
+            var suffixCols = own.add(other, Scalars.One).reshape(g, c * rowsPerVariant, c * q);
             var maskC = cat([mc[TensorIndex.Ellipsis, ..(int)t0].reshape(g, c * rowsPerVariant, t0), suffixCols], 2).unsqueeze(0);      // [1, g, c·rpv, t0 + c·q]
             parts.Add(nn.functional.scaled_dot_product_attention(qc, keys, values, maskC)[0].view(_kvHeads, c, rowsPerVariant, _headDim));
         }
