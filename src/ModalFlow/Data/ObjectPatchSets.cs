@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using System.Text;
+using ModalFlow.Platform;
 using ModalFlow.Text;
 using ModalFlow.Tracing;
 
@@ -68,21 +68,14 @@ public sealed record ObjectPatchSets
     /// <summary>
     /// The random control: min(|Related|, |Other|) indices drawn without replacement from <see cref="Other"/>,
     /// deterministic per (<paramref name="questionId"/>, <paramref name="seed"/>) and independent of the platform.
-    /// Algorithm (to reproduce elsewhere): state = FNV-1a-64 of the id's UTF-8 bytes XOR (seed * 0x9E3779B97F4A7C15);
-    /// draws are SplitMix64 outputs; a partial Fisher–Yates shuffle of the sorted Other list, step i swapping in
-    /// j = i + (draw mod (n - i)) with rejection of the biased top range; the first k entries, sorted.
+    /// Algorithm: the first k steps of a <see cref="StableShuffle"/> of the sorted Other list keyed by the question id;
+    /// the first k entries, sorted.
     /// </summary>
     public ImmutableArray<int> RandomControl(string questionId, int seed = 0)
     {
-        ArgumentNullException.ThrowIfNull(questionId);
         int k = Math.Min(Related.Length, Other.Length);
         var pool = Other.ToArray();
-        var rng = new SplitMix64(Fnv1a64(questionId) ^ unchecked((ulong)seed * 0x9E3779B97F4A7C15UL));
-        for (int i = 0; i < k; i++)
-        {
-            int j = i + (int)rng.NextBelow((ulong)(pool.Length - i));
-            (pool[i], pool[j]) = (pool[j], pool[i]);
-        }
+        StableShuffle.Shuffle(pool, k, questionId, seed);
         return [.. pool.AsSpan(0, k).ToArray().Order()];
     }
 
@@ -107,41 +100,5 @@ public sealed record ObjectPatchSets
     {
         if (imageStart < 0) throw new ArgumentOutOfRangeException(nameof(imageStart), imageStart, "expected a non-negative image start");
         return PositionSet.Of(name, indices.Select(i => imageStart + i));
-    }
-
-    private static ulong Fnv1a64(string s)
-    {
-        ulong h = 0xCBF29CE484222325UL;
-        foreach (var b in Encoding.UTF8.GetBytes(s))
-        {
-            h ^= b;
-            h = unchecked(h * 0x100000001B3UL);
-        }
-        return h;
-    }
-
-    private struct SplitMix64(ulong state)
-    {
-        private ulong _state = state;
-
-        public ulong Next()
-        {
-            unchecked
-            {
-                ulong z = _state += 0x9E3779B97F4A7C15UL;
-                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-                return z ^ (z >> 31);
-            }
-        }
-
-        /// <summary>Uniform in [0, bound) by rejection: draws in the top partial range are discarded.</summary>
-        public ulong NextBelow(ulong bound)
-        {
-            ulong limit = ulong.MaxValue - ulong.MaxValue % bound;
-            ulong r;
-            do r = Next(); while (r >= limit);
-            return r % bound;
-        }
     }
 }

@@ -1,4 +1,4 @@
-using System.Text;
+using ModalFlow.Platform;
 using ModalFlow.Text;
 using ModalFlow.Tracing;
 using static TorchSharp.torch;
@@ -62,21 +62,13 @@ public static class Pruning
     /// <summary>
     /// The random control: a permutation of the image's n tokens, deterministic per (<paramref name="questionId"/>,
     /// <paramref name="seed"/>) and independent of the platform; at keep fraction R the first round(n · R) entries are
-    /// kept, so the kept sets of a sample are nested across R and the same at every K. Algorithm (to reproduce elsewhere,
-    /// as the Exp 3 random patches): state = FNV-1a-64 of the id's UTF-8 bytes XOR (seed · 0x9E3779B97F4A7C15), draws are
-    /// SplitMix64 outputs, a Fisher–Yates shuffle of 0 … n−1 where step i swaps in j = i + (draw mod (n − i)), rejecting
-    /// draws in the biased top range.
+    /// kept, so the kept sets of a sample are nested across R and the same at every K. Algorithm: a full
+    /// <see cref="StableShuffle"/> of 0 … n−1 keyed by the question id (as the Exp 3 random patches).
     /// </summary>
     public static int[] RandomOrder(int n, string questionId, int seed = 0)
     {
-        ArgumentNullException.ThrowIfNull(questionId);
         var order = Enumerable.Range(0, n).ToArray();
-        var rng = new SplitMix64(Fnv1a64(questionId) ^ unchecked((ulong)seed * 0x9E3779B97F4A7C15UL));
-        for (int i = 0; i < n - 1; i++)
-        {
-            int j = i + (int)rng.NextBelow((ulong)(n - i));
-            (order[i], order[j]) = (order[j], order[i]);
-        }
+        StableShuffle.Shuffle(order, Math.Max(0, n - 1), questionId, seed);
         return order;
     }
 
@@ -85,41 +77,5 @@ public static class Pruning
     {
         var order = RandomOrder(image.Length, questionId, seed);
         return order.Skip(KeepCount(image.Length, keep)).Select(i => image.Start + i).Order().ToArray();
-    }
-
-    private static ulong Fnv1a64(string s)
-    {
-        ulong h = 0xCBF29CE484222325UL;
-        foreach (var b in Encoding.UTF8.GetBytes(s))
-        {
-            h ^= b;
-            h = unchecked(h * 0x100000001B3UL);
-        }
-        return h;
-    }
-
-    private struct SplitMix64(ulong state)
-    {
-        private ulong _state = state;
-
-        public ulong Next()
-        {
-            unchecked
-            {
-                ulong z = _state += 0x9E3779B97F4A7C15UL;
-                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-                return z ^ (z >> 31);
-            }
-        }
-
-        /// <summary>Uniform in [0, bound) by rejection: draws in the top partial range are discarded.</summary>
-        public ulong NextBelow(ulong bound)
-        {
-            ulong limit = ulong.MaxValue - ulong.MaxValue % bound;
-            ulong r;
-            do r = Next(); while (r >= limit);
-            return r % bound;
-        }
     }
 }
