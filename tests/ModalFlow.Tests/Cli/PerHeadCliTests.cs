@@ -85,7 +85,11 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
     public void Trace_Per_Head_Works_For_Every_Family_And_Both_Engines_Agree(string model)
     {
         var fast = Trace(model, "dog_jar");
-        var naive = Trace(model, "dog_jar", "--engine", "naive");
+        // The naive engine pays a full forward per cell (2·L·H of them): on Llama-3-NeXT's ~3,000 positions that is
+        // 20+ minutes, so there the CLI runs the fast engine only; its fast ≡ naive per head on NeXT geometry is
+        // PerHeadKnockoutTests.PerHead_FastPath_Equals_NaivePath_On_LlavaNext's check.
+        bool naiveToo = model != "tiny-llama3-llava-next";
+        var naive = naiveToo ? Trace(model, "dog_jar", "--engine", "naive") : fast;
         var cfg = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture(model).Folder, "config.json"))).RootElement;
         var text = cfg.TryGetProperty("text_config", out var t) ? t : cfg;
         int layers = text.GetProperty("num_hidden_layers").GetInt32(), heads = text.GetProperty("num_attention_heads").GetInt32();
@@ -106,7 +110,7 @@ public sealed class PerHeadCliTests(ITestOutputHelper log) : IDisposable
                 Assert.True(Math.Abs(pa - pb) <= 1e-5, $"{model} {key}[{i}]: fast {pa:R}, naive {pb:R}");
             }
         }
-        log.WriteLine($"{model}: {layers} layers x {heads} query heads; worst |p2 fast - naive| = {worst:E2}");
+        log.WriteLine($"{model}: {layers} layers x {heads} query heads; " + (naiveToo ? $"worst |p2 fast - naive| = {worst:E2}" : "fast engine only"));
     }
 
     [SharedFact]

