@@ -7,7 +7,9 @@ The decoder has `modalflow bench knockout`'s geometry (src/ModalFlow/Benchmarks/
 fixture's (tests/fixtures/tiny-llava-1.5: LLaVA-1.5's own tokenizer). Weights are random BF16 (|w| in [1/32, 1/16),
 random sign; lm_head twice that; norms 1), so a run needs --filter none. Python standard library only.
 
-    python3 scripts/bench-model.py OUT_DIR [--layers 16] [--hidden 512]
+    python3 scripts/bench-model.py OUT_DIR [--layers 16] [--hidden 512] [--dtype bf16|f32]
+
+--dtype f32 stores the same values widened to F32 (BF16 bits << 16), e.g. to time loading an F32 file as F32.
 """
 import json, os, shutil, struct, sys
 
@@ -18,6 +20,10 @@ def main():
     out = args[0]
     opts = dict(zip(args[1::2], args[2::2]))
     layers, hidden = int(opts.get("--layers", 16)), int(opts.get("--hidden", 512))
+    f32 = {"bf16": False, "f32": True}.get(opts.get("--dtype", "bf16"))
+    if f32 is None:
+        sys.exit(f"--dtype: expected bf16 or f32, got {opts['--dtype']}")
+    width = 4 if f32 else 2
     heads, inter, vocab = hidden // 64, round(hidden * 2.6875), 32064
     here = os.path.dirname(os.path.abspath(__file__))
     fixture = os.path.join(here, "..", "tests", "fixtures", "tiny-llava-1.5")
@@ -28,7 +34,7 @@ def main():
     cfg = json.load(open(os.path.join(fixture, "config.json")))
     cfg["text_config"].update(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
                               num_attention_heads=heads, num_key_value_heads=heads, vocab_size=vocab)
-    cfg["torch_dtype"] = "bfloat16"
+    cfg["torch_dtype"] = "float32" if f32 else "bfloat16"
     json.dump(cfg, open(os.path.join(out, "config.json"), "w"), indent=2)
     vis = cfg["vision_config"]
     vh, vi, vl = vis["hidden_size"], vis["intermediate_size"], vis["num_hidden_layers"]
@@ -84,13 +90,22 @@ def main():
     def ones_bf16(count):
         return struct.pack("<H", 0x3F80) * count
 
+    def widened(bf16):
+        # BF16 → F32 exactly: the BF16 bits become the high half of each little-endian F32.
+        if not f32:
+            return bf16
+        buf = bytearray(2 * len(bf16))
+        buf[2::4] = bf16[0::2]
+        buf[3::4] = bf16[1::2]
+        return bytes(buf)
+
     header, offset, names = {}, 0, sorted(shapes)
     for name in names:
         count = 1
         for d in shapes[name]:
             count *= d
-        header[name] = {"dtype": "BF16", "shape": shapes[name], "data_offsets": [offset, offset + 2 * count]}
-        offset += 2 * count
+        header[name] = {"dtype": "F32" if f32 else "BF16", "shape": shapes[name], "data_offsets": [offset, offset + width * count]}
+        offset += width * count
     header["__metadata__"] = {"format": "pt"}
     hjson = json.dumps(header, separators=(",", ":")).encode()
     hjson += b" " * ((8 - len(hjson) % 8) % 8)
@@ -98,9 +113,10 @@ def main():
         f.write(struct.pack("<Q", len(hjson)))
         f.write(hjson)
         for name in names:
-            count = header[name]["data_offsets"][1] // 2 - header[name]["data_offsets"][0] // 2
+            count = (header[name]["data_offsets"][1] - header[name]["data_offsets"][0]) // width
             is_norm = name.endswith(".weight") and ("norm" in name or "layrnorm" in name)
-            f.write(ones_bf16(count) if is_norm else random_bf16(count, 123 if "lm_head" in name else 122))
-    print(f"{out}: LLaVA-1.5 geometry, decoder hidden {hidden}, {layers} layers, {heads} heads, vocab {vocab}; {offset / 2**20:.0f} MB BF16")
+            f.write(widened(ones_bf16(count) if is_norm else random_bf16(count, 123 if "lm_head" in name else 122)))
+    print(f"{out}: LLaVA-1.5 geometry, decoder hidden {hidden}, {layers} layers, {heads} heads, vocab {vocab}; "
+          f"{offset / 2**20:.0f} MB {'F32' if f32 else 'BF16'}")
 
 main()

@@ -50,7 +50,7 @@ public static class BenchCommand
             ctx.Out.WriteLine($"memory over {r.MemoryKnockouts} knockouts: RSS {r.RssMbStart:F0} -> {r.RssMbEnd:F0} MB, live tensors {r.LiveTensorsStart} -> {r.LiveTensorsEnd}");
             return CliContext.ExitOk;
         }));
-        var bench = new Command("bench", "Benchmarks (ratios measured in one run)") { knockout, BenchWithdrawalCommand.Create(ctx) };
+        var bench = new Command("bench", "Benchmarks (ratios measured in one run)") { knockout, BenchWithdrawalCommand.Create(ctx), BenchLoadCommand.Create(ctx) };
         return bench;
     }
 }
