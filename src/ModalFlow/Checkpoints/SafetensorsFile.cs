@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 
 namespace ModalFlow.Checkpoints;
@@ -21,6 +22,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
 
     private readonly MemoryMappedFile _map;
     private readonly MemoryMappedViewAccessor _view;
+    private readonly SafeFileHandle _handle;   // tensor bytes are read() from here: no page-table faults on a mapping
     private readonly Dictionary<string, TensorInfo> _tensors;
     private byte* _base;      // start of the file in memory; null once disposed
     private readonly long _dataStart;
@@ -40,10 +42,11 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     /// <summary>Tensor names in file order.</summary>
     public IReadOnlyCollection<string> Names { get; }
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, byte* basePtr,
+    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, SafeFileHandle handle, byte* basePtr,
         long headerLength, SafetensorsHeader.Parsed parsed)
     {
         Path = path;
+        _handle = handle;
         _map = map;
         _view = view;
         _base = basePtr;
@@ -77,9 +80,11 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         }
         MemoryMappedFile? map = null;
         MemoryMappedViewAccessor? view = null;
+        SafeFileHandle? handle = null;
         byte* basePtr = null;
         try
         {
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
             var fileLength = stream.Length;
             if (fileLength < 8)
             {
@@ -104,13 +109,14 @@ public sealed unsafe class SafetensorsFile : ITensorFile
                     $"header length {headerLength} reaches past the end of the {fileLength}-byte file; expected at most {fileLength - 8}");
             }
             var parsed = SafetensorsHeader.Parse(path, new ReadOnlySpan<byte>(basePtr + 8, (int)headerLength), fileLength - 8 - headerLength);
-            return new SafetensorsFile(path, map, view, basePtr, headerLength, parsed);
+            return new SafetensorsFile(path, map, view, handle, basePtr, headerLength, parsed);
         }
         catch
         {
             if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
             view?.Dispose();
             map?.Dispose();
+            handle?.Dispose();
             stream.Dispose();
             throw;
         }
@@ -128,7 +134,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
 
     /// <summary>
     /// Copies tensor <paramref name="name"/> into a new tensor of <paramref name="dtype"/> on <paramref name="device"/>.
-    /// Same dtype on the CPU: one copy from the mapping straight into the result. Otherwise the bytes go through a
+    /// Same dtype on the CPU: the file's bytes are read (page cache → result, one kernel copy; reading through the
+    /// mapping instead costs a page fault per 4 KiB, ~1.8× the copy) straight into the result. Otherwise the bytes go through a
     /// staging tensor of at most <see cref="ChunkBytes"/> and libtorch converts (<c>copy_</c>) into the result, so
     /// the peak is the result plus one chunk. Widening float conversions are exact (BF16 → F32 is bits &lt;&lt; 16,
     /// F16 → F32 exact). Conversions that would change values silently (float → integer, integer narrowing) are
@@ -153,7 +160,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         if (device.type == DeviceType.CPU && count * result.ElementSize <= int.MaxValue)
             fixed (byte* p = result.bytes) ModalFlow.Platform.HugePages.Advise(p, count * result.ElementSize);
 
-        var src = _base + _dataStart + info.Begin;
+        var src = _dataStart + info.Begin;                                  // file offset of the first byte
         var elementSize = info.DType.ElementSize();
         var chunkElements = Math.Max(1, ChunkBytes / elementSize);
         using var flat = result.view(-1);                                   // [count]
@@ -162,21 +169,25 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         for (long first = 0; first < count; first += chunkElements)
         {
             var n = Math.Min(chunkElements, count - first);
-            var bytes = new ReadOnlySpan<byte>(src + first * elementSize, checked((int)(n * elementSize)));
-            if (info.DType == TensorDType.BOOL) CheckBool(name, bytes, first);
             using var part = flat.narrow(0, first, n);                      // [n], contiguous
-            if (direct)
-            {
-                bytes.CopyTo(part.bytes);
-            }
-            else
-            {
-                using var stage = staging!.narrow(0, 0, n);                 // [n], stored dtype, CPU
-                bytes.CopyTo(stage.bytes);
-                part.copy_(stage);
-            }
+            using var stage = direct ? null : staging!.narrow(0, 0, n);    // [n], stored dtype, CPU
+            var bytes = (direct ? part : stage!).bytes;
+            ReadExactly(name, src + first * elementSize, bytes);
+            if (info.DType == TensorDType.BOOL) CheckBool(name, bytes, first);
+            if (!direct) part.copy_(stage!);
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    private void ReadExactly(string name, long offset, Span<byte> into)
+    {
+        for (int done = 0; done < into.Length;)
+        {
+            int got = RandomAccess.Read(_handle, into[done..], offset + done);
+            if (got == 0)
+                throw new InputException(Path, name, $"the file ends at byte {offset + done}, inside this tensor's data; was it truncated after it was opened?");
+            done += got;
+        }
     }
 
     /// <summary>Loads in the stored dtype on the CPU.</summary>
@@ -207,6 +218,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
         _map.Dispose();
+        _handle.Dispose();
     }
 
     public override string ToString() => $"{Path} ({Entries.Count} tensors)";
