@@ -80,7 +80,7 @@ public static class CostPlanner
     public static CostPlan Plan(RunOptions o, CostPlanSettings settings, Action<string>? progress = null)
     {
         if (settings.Shards < 1) throw new InputException(null, "--shards", $"{settings.Shards}; expected at least 1");
-        double startup = (DateTime.Now - Process.GetCurrentProcess().StartTime).TotalSeconds;   // runtime + libtorch start, as `run` pays it
+        double startup = ModalFlow.Platform.ProcessClock.SecondsSinceStart();   // runtime + libtorch start, as `run` pays it
         o.Validate();
         var load = o.LoadOptions();
         var folder = ModelFolder.Read(o.Model, load);
