@@ -53,6 +53,8 @@ public static class PlanCommand
         if (p.Shards > 1)
             lines.Add($"per shard    {p.Shards} shards: at most {p.SamplesPerShard} samples and {p.KnockoutsPerShard} knockouts each");
         lines.Add($"fixed        start-up {p.StartupSeconds:F1} s, model load {p.LoadSeconds:F1} s, first-sample warm-up {p.FirstSampleExtraSeconds:F1} s, report {p.ReportSeconds:F1} s");
+        if (p.VerifyCells > 0)
+            lines.Add($"self-check   {p.VerifyCells} knockout cells recomputed on the naive engine (--verify), {p.VerifySeconds:F1} s (in the totals)");
         foreach (var e in new[] { p.Fast, p.Naive })
         {
             string mark = e.Engine == p.Engine ? "  <- this run" : "";

@@ -14,8 +14,17 @@ public sealed record CostPlanSettings
     /// <summary>Shards the work is split into (`--shards`): the per-shard figures are for the largest shard.</summary>
     public int Shards { get; init; } = 1;
 
-    /// <summary>Real samples of the task run as `run` runs them (the first of the slice not yet done).</summary>
+    /// <summary>Real samples of the task run as `run` runs them (the first of the slice not yet done): at least this many.</summary>
     public int Samples { get; init; } = 2;
+
+    /// <summary>
+    /// More samples (up to <see cref="MaxSamples"/>) while the ones after the first have taken less than this: a sample of
+    /// a small model takes tens of milliseconds, and one such sample is too noisy to project hundreds from.
+    /// </summary>
+    public double MinSteadySeconds { get; init; } = 10;
+
+    /// <summary>The most samples measured (<see cref="MinSteadySeconds"/>).</summary>
+    public int MaxSamples { get; init; } = 10;
 
     /// <summary>Naive-engine knockouts timed per plan (each one full forward; the fast engine runs every spec of a sample).</summary>
     public int NaiveKnockouts { get; init; } = 3;
@@ -63,6 +72,12 @@ public sealed record CostPlan(
     EngineProjection Fast, EngineProjection Naive, MemoryEstimate Memory,
     IReadOnlyList<MeasuredSample> Measured)
 {
+    /// <summary>`--verify`'s naive recomputes in the whole run: its share of the knockouts (at least one), each one naive forward.</summary>
+    public long VerifyCells { get; init; }
+
+    /// <summary>Their projected seconds (included in the totals).</summary>
+    public double VerifySeconds { get; init; }
+
     /// <summary>The projection for the engine the options chose.</summary>
     public EngineProjection Chosen => Engine == "naive" ? Naive : Fast;
 
@@ -99,7 +114,9 @@ public static class CostPlanner
         {
             var measured = new List<MeasuredSample>();
             var engine = new CostProbeEngine(settings.NaiveKnockouts);
-            var check = new ExperimentRunner.SelfCheckState(o.Verify, anyChecked: false);   // `--verify` costs naive recomputes, as in the run
+            // The measured samples run without the self-check: which cells it picks varies by sample, so its cost is projected
+            // from the knockout count and the naive engine's time per knockout instead.
+            var check = new ExperimentRunner.SelfCheckState(0, anyChecked: true);
             var patches = o.Experiment.Blocks.Any(b => b.Contains("Patches", StringComparison.Ordinal) || b.Contains("Central Object", StringComparison.Ordinal))
                 ? folder.PatchMapper(o.ImageMode)
                 : null;
@@ -127,7 +144,13 @@ public static class CostPlanner
                         (excluded is null ? $", {m.Knockouts} knockouts" : $", excluded: {excluded.Reason}"));
                     return m;
                 }
-                foreach (var row in todo.Take(settings.Samples)) measured.Add(Measure(row, o));
+                foreach (var row in todo)
+                {
+                    if (measured.Count >= settings.Samples
+                        && (measured.Count >= Math.Max(settings.Samples, settings.MaxSamples) || measured.Skip(1).Sum(m => m.TotalSeconds) >= settings.MinSteadySeconds))
+                        break;
+                    measured.Add(Measure(row, o));
+                }
 
                 // No measured sample passed the filter: time the measurement on one anyway (its cost does not depend on the
                 // answer); it is a probe, not a sample of the plan.
@@ -144,28 +167,36 @@ public static class CostPlanner
             bool estimated = measured.Count < todo.Count && (o.Filter == "correct" || measured.Any(m => !m.Used));
             var cost = measured.LastOrDefault(m => m.Used) ?? (probe is { Used: true } ? probe : null);
 
-            // Steady state from the last measured sample; what the first one cost beyond it is paid once per process.
-            double before = measured.Count > 0 ? measured[^1].BeforeFilterSeconds : 0;
+            // Steady state: the mean of the samples after the first (the first alone when it is the only one); what the
+            // first one cost beyond that is paid once per process.
+            var steady = measured.Count > 1 ? measured.Skip(1).ToList() : measured;
+            var steadyUsed = steady.Where(m => m.Used).DefaultIfEmpty(cost).OfType<MeasuredSample>().ToList();
+            double before = steady.Count > 0 ? steady.Average(m => m.BeforeFilterSeconds) : 0;
+            double afterFast = steadyUsed.Count > 0 ? steadyUsed.Average(m => m.AfterFilterFastSeconds) : 0;
+            double afterNaive = steadyUsed.Count > 0 ? steadyUsed.Average(m => m.AfterFilterNaiveSeconds) : 0;
             double firstExtra = measured.Count < 2 ? 0
-                : measured[0].Used == measured[^1].Used ? Math.Max(0, measured[0].TotalSeconds - measured[^1].TotalSeconds)
-                : Math.Max(0, measured[0].BeforeFilterSeconds - measured[^1].BeforeFilterSeconds);
+                : Math.Max(0, measured[0].BeforeFilterSeconds - before + (measured[0].Used && steadyUsed.Count > 0 ? measured[0].AfterFilterFastSeconds - afterFast : 0));
             double excludedAfter = measured.Where(m => !m.Used).Select(m => m.TotalSeconds - m.BeforeFilterSeconds).DefaultIfEmpty(0).Average();
 
             progress?.Invoke("plan: timing the report step on rows like the run's");
             var costIds = cost is null ? [] : new HashSet<string> { cost.QuestionId };
             var report = ReportStep.Measure(scratch.FullName, rows, costIds, samplesAfter, settings.Results ?? DefaultResults(o), Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Model)));
+            var html = HtmlReportStep.Measure(Path.GetDirectoryName(storePath)!, scratch.FullName, measured.Count + (probe is null ? 0 : 1));
 
             int shardSamples = CostPlan.PerShard(todo.Count, settings.Shards);
             int shardUsed = CostPlan.PerShard(samplesAfter, settings.Shards);
+            int naiveTimed = measured.Sum(m => m.NaiveKnockoutsTimed) + (probe?.NaiveKnockoutsTimed ?? 0);
+            double naivePerKnockout = naiveTimed == 0 ? 0 : (measured.Sum(m => m.NaiveKnockoutSeconds) + (probe?.NaiveKnockoutSeconds ?? 0)) / naiveTimed;
+            int perSample = cost?.Knockouts ?? 0;
+            long VerifyCells(int nUsed) => o.Verify <= 0 || nUsed * (long)perSample == 0 ? 0 : Math.Max(1, (long)Math.Round(o.Verify * nUsed * perSample));
             EngineProjection Project(string name, double afterFilter)
             {
                 double Total(int n, int nUsed) => startup + loadSeconds + (n > 0 ? firstExtra : 0) + n * before + nUsed * afterFilter
-                    + (n - nUsed) * excludedAfter + report.For(nUsed);
+                    + (n - nUsed) * excludedAfter + report.For(nUsed) + html.For(n) + VerifyCells(nUsed) * naivePerKnockout;
                 return new EngineProjection(name, before + afterFilter, Total(todo.Count, samplesAfter), Total(shardSamples, shardUsed));
             }
-            var fast = Project("fast", cost?.AfterFilterFastSeconds ?? 0);
-            var naive = Project("naive", cost?.AfterFilterNaiveSeconds ?? 0);
-            int perSample = cost?.Knockouts ?? 0;
+            var fast = Project("fast", afterFast);
+            var naive = Project("naive", afterNaive);
 
             GC.Collect();
             double managed = GC.GetTotalMemory(false) / 1048576.0, peak = ProcessMemory.PeakRssMb();
@@ -173,7 +204,11 @@ public static class CostPlanner
                 data.Rows.Length + data.Errors.Length, slice.Count, slice.Count - todo.Count, todo.Count,
                 samplesAfter, estimated, passRate, perSample, (long)samplesAfter * perSample,
                 settings.Shards, CostPlan.PerShard(samplesAfter, settings.Shards), (long)CostPlan.PerShard(samplesAfter, settings.Shards) * perSample,
-                startup, loadSeconds, firstExtra, report.For(samplesAfter), fast, naive, new MemoryEstimate(peak, managed, peak - managed), measured);
+                startup, loadSeconds, firstExtra, report.For(samplesAfter) + html.For(todo.Count), fast, naive, new MemoryEstimate(peak, managed, peak - managed), measured)
+            {
+                VerifyCells = VerifyCells(samplesAfter),
+                VerifySeconds = VerifyCells(samplesAfter) * naivePerKnockout,
+            };
         }
         finally
         {

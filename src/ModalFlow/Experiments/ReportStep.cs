@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ModalFlow.Results;
+using ModalFlow.Results.Html;
 
 namespace ModalFlow.Experiments;
 
@@ -42,5 +43,28 @@ public sealed record ReportStep(double ColdSeconds, double SecondsPerSample, int
         double warm = Time("warm", 1);
         double big = Time("large", large);
         return new ReportStep(cold, Math.Max(0, big - warm) / ((large - 1) * perCopy), perCopy);
+    }
+}
+
+/// <summary>
+/// The cost of `run`'s report.html (every sample of the store, each with the picture the model saw): what a first write
+/// pays once (first calls) and a cost per sample, timed by writing it twice over the plan's own store of measured samples.
+/// </summary>
+public sealed record HtmlReportStep(double ColdExtraSeconds, double SecondsPerSample)
+{
+    /// <summary>Projected seconds for report.html over <paramref name="samples"/> samples.</summary>
+    public double For(int samples) => ColdExtraSeconds + SecondsPerSample * Math.Max(1, samples);
+
+    /// <param name="runDir">A run folder whose store holds <paramref name="samples"/> samples.</param>
+    public static HtmlReportStep Measure(string runDir, string scratch, int samples)
+    {
+        double Time(string name)
+        {
+            var sw = Stopwatch.StartNew();
+            HtmlReport.Write(Path.Combine(scratch, $"report-{name}.html"), [HtmlRunSource.Read(runDir)]);
+            return sw.Elapsed.TotalSeconds;
+        }
+        double cold = Time("cold"), warm = Time("warm");
+        return new HtmlReportStep(Math.Max(0, cold - warm), warm / Math.Max(1, samples));
     }
 }
