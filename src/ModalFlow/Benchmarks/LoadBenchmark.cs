@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using ModalFlow.Checkpoints;
 using ModalFlow.Inference;
 using ModalFlow.Platform;
 
 namespace ModalFlow.Benchmarks;
 
-/// <param name="WeightBytes">The folder's weight files (*.safetensors, *.bin), in bytes.</param>
+/// <param name="WeightBytes">The weight files the loader reads (safetensors or .bin shards), in bytes.</param>
 /// <param name="FirstLoadS">The first load (it may read the files from disk into the page cache).</param>
 /// <param name="WarmLoadS">Each later load, the files in the page cache.</param>
 /// <param name="FloorS">Per repeat, the best time to copy the same files from the page cache into fresh memory with one
@@ -46,11 +47,11 @@ public static class LoadBenchmark
         return new LoadBenchResult(folder, options.DType.ToString(), bytes, first, warm, floor);
     }
 
+    /// <summary>The weight files the loader reads: those of the checkpoint <see cref="TensorCheckpoint.Open"/> picks.</summary>
     private static string[] WeightFiles(string folder)
     {
-        var files = Directory.GetFiles(folder, "*.safetensors").Concat(Directory.GetFiles(folder, "*.bin")).Order(StringComparer.Ordinal).ToArray();
-        if (files.Length == 0) throw new InputException(folder, null, "no *.safetensors or *.bin weight files in this folder");
-        return files;
+        using var checkpoint = TensorCheckpoint.Open(folder);
+        return [.. checkpoint.Names.Select(checkpoint.FileOf).Distinct().Order(StringComparer.Ordinal)];
     }
 
     private static double TimeLoad(string folder, LoadOptions options)

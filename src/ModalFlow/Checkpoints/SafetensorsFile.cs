@@ -1,30 +1,27 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 
 namespace ModalFlow.Checkpoints;
 
 /// <summary>
-/// One .safetensors file, memory-mapped read-only. Opening parses and validates the whole header (see
-/// <see cref="SafetensorsHeader"/> for the rules); <see cref="Load"/> copies one tensor from the mapping into
-/// libtorch memory. Tensors returned by <see cref="Load"/> never alias the mapping, so they stay valid after
-/// <see cref="Dispose"/>, which unmaps the file and closes its handle.
+/// One .safetensors file, open read-only. Opening parses and validates the whole header (see
+/// <see cref="SafetensorsHeader"/> for the rules); <see cref="Load"/> reads one tensor's bytes from the file into
+/// libtorch memory (no memory mapping: a copy through a mapping pays a page fault per 4 KiB of source). Tensors returned
+/// by <see cref="Load"/> never alias the file, so they stay valid after <see cref="Dispose"/>, which closes its handle.
 /// </summary>
 /// <remarks>
-/// Loads may run concurrently with each other, not with <see cref="Dispose"/>. As with any mapping, truncating the
-/// file while it is open makes reads of the lost pages fault (SIGBUS); replace checkpoints by writing a new file.
+/// Loads may run concurrently with each other, not with <see cref="Dispose"/>. A file truncated while it is open gives an
+/// <see cref="InputException"/> naming the tensor whose bytes are gone.
 /// </remarks>
 public sealed unsafe class SafetensorsFile : ITensorFile
 {
     /// <summary>Bytes moved per copy step; bounds the staging buffer of a converting load.</summary>
     internal const long ChunkBytes = 16L << 20;
 
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly SafeFileHandle _handle;   // tensor bytes are read() from here: no page-table faults on a mapping
+    private readonly SafeFileHandle _handle;   // header and tensor bytes are read() from here, straight into their destination
     private readonly Dictionary<string, TensorInfo> _tensors;
-    private byte* _base;      // start of the file in memory; null once disposed
+    private bool _disposed;
     private readonly long _dataStart;
 
     /// <summary>Full path of the file.</summary>
@@ -42,14 +39,10 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     /// <summary>Tensor names in file order.</summary>
     public IReadOnlyCollection<string> Names { get; }
 
-    private SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, SafeFileHandle handle, byte* basePtr,
-        long headerLength, SafetensorsHeader.Parsed parsed)
+    private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, SafetensorsHeader.Parsed parsed)
     {
         Path = path;
         _handle = handle;
-        _map = map;
-        _view = view;
-        _base = basePtr;
         HeaderLength = headerLength;
         _dataStart = 8 + headerLength;
         _tensors = new Dictionary<string, TensorInfo>(parsed.Tensors, StringComparer.Ordinal);
@@ -58,7 +51,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
         Metadata = parsed.Metadata;
     }
 
-    /// <summary>Maps <paramref name="path"/> and validates its header; throws <see cref="InputException"/> on bad input.</summary>
+    /// <summary>Opens <paramref name="path"/> and validates its header; throws <see cref="InputException"/> on bad input.</summary>
     public static SafetensorsFile Open(string path)
     {
         EnsureLittleEndian();
@@ -68,35 +61,27 @@ public sealed unsafe class SafetensorsFile : ITensorFile
             throw new InputException(path, null, "file not found; expected a .safetensors file");
         }
 
-        // FileShare.Delete: the file may be deleted or renamed while mapped (POSIX semantics).
-        FileStream stream;
+        // FileShare.Delete: the file may be deleted or renamed while open (POSIX semantics).
+        SafeFileHandle handle;
         try
         {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new InputException(path, null, $"cannot open the file for reading ({e.Message}); expected a readable .safetensors file", e);
         }
-        MemoryMappedFile? map = null;
-        MemoryMappedViewAccessor? view = null;
-        SafeFileHandle? handle = null;
-        byte* basePtr = null;
         try
         {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-            var fileLength = stream.Length;
+            var fileLength = RandomAccess.GetLength(handle);
             if (fileLength < 8)
             {
                 throw new InputException(path, "header length",
                     $"file is {fileLength} bytes; expected at least 8 (a little-endian u64 header length, then the JSON header)");
             }
-            map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePtr);
-            basePtr += view.PointerOffset;
-
-            var n = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(basePtr, 8));
+            Span<byte> lengthBytes = stackalloc byte[8];
+            RandomAccess.Read(handle, lengthBytes, 0);
+            var n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
             if (n > (ulong)SafetensorsHeader.MaxHeaderBytes)
             {
                 throw new InputException(path, "header length",
@@ -108,16 +93,14 @@ public sealed unsafe class SafetensorsFile : ITensorFile
                 throw new InputException(path, "header length",
                     $"header length {headerLength} reaches past the end of the {fileLength}-byte file; expected at most {fileLength - 8}");
             }
-            var parsed = SafetensorsHeader.Parse(path, new ReadOnlySpan<byte>(basePtr + 8, (int)headerLength), fileLength - 8 - headerLength);
-            return new SafetensorsFile(path, map, view, handle, basePtr, headerLength, parsed);
+            var header = new byte[headerLength];
+            ReadExactly(handle, path, "header", 8, header);
+            var parsed = SafetensorsHeader.Parse(path, header, fileLength - 8 - headerLength);
+            return new SafetensorsFile(path, handle, headerLength, parsed);
         }
         catch
         {
-            if (basePtr != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            map?.Dispose();
-            handle?.Dispose();
-            stream.Dispose();
+            handle.Dispose();
             throw;
         }
     }
@@ -134,8 +117,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
 
     /// <summary>
     /// Copies tensor <paramref name="name"/> into a new tensor of <paramref name="dtype"/> on <paramref name="device"/>.
-    /// Same dtype on the CPU: the file's bytes are read (page cache → result, one kernel copy; reading through the
-    /// mapping instead costs a page fault per 4 KiB, ~1.8× the copy) straight into the result. Otherwise the bytes go through a
+    /// Same dtype on the CPU: the file's bytes are read straight into the result (page cache → result, one kernel copy).
+    /// Otherwise the bytes go through a
     /// staging tensor of at most <see cref="ChunkBytes"/> and libtorch converts (<c>copy_</c>) into the result, so
     /// the peak is the result plus one chunk. Widening float conversions are exact (BF16 → F32 is bits &lt;&lt; 16,
     /// F16 → F32 exact). Conversions that would change values silently (float → integer, integer narrowing) are
@@ -143,7 +126,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     /// </summary>
     public torch.Tensor Load(string name, torch.ScalarType dtype, torch.Device device)
     {
-        ObjectDisposedException.ThrowIf(_base == null, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var info = Info(name);
         if (!TensorDTypes.CanConvert(info.DType, dtype))
         {
@@ -172,20 +155,20 @@ public sealed unsafe class SafetensorsFile : ITensorFile
             using var part = flat.narrow(0, first, n);                      // [n], contiguous
             using var stage = direct ? null : staging!.narrow(0, 0, n);    // [n], stored dtype, CPU
             var bytes = (direct ? part : stage!).bytes;
-            ReadExactly(name, src + first * elementSize, bytes);
+            ReadExactly(_handle, Path, name, src + first * elementSize, bytes);
             if (info.DType == TensorDType.BOOL) CheckBool(name, bytes, first);
             if (!direct) part.copy_(stage!);
         }
         return result.MoveToOuterDisposeScope();
     }
 
-    private void ReadExactly(string name, long offset, Span<byte> into)
+    private static void ReadExactly(SafeFileHandle handle, string path, string what, long offset, Span<byte> into)
     {
         for (int done = 0; done < into.Length;)
         {
-            int got = RandomAccess.Read(_handle, into[done..], offset + done);
+            int got = RandomAccess.Read(handle, into[done..], offset + done);
             if (got == 0)
-                throw new InputException(Path, name, $"the file ends at byte {offset + done}, inside this tensor's data; was it truncated after it was opened?");
+                throw new InputException(path, what, $"the file ends at byte {offset + done}, inside these bytes ({into.Length} from byte {offset}); was it truncated after it was opened?");
             done += got;
         }
     }
@@ -213,11 +196,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
 
     public void Dispose()
     {
-        if (_base == null) return;
-        _base = null;
-        _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        if (_disposed) return;
+        _disposed = true;
         _handle.Dispose();
     }
 

@@ -181,7 +181,7 @@ public static class CostPlanner
             progress?.Invoke("plan: timing the report step on rows like the run's");
             var costIds = cost is null ? [] : new HashSet<string> { cost.QuestionId };
             var report = ReportStep.Measure(scratch.FullName, rows, costIds, samplesAfter, settings.Results ?? DefaultResults(o), Path.GetFileName(Path.TrimEndingDirectorySeparator(o.Model)));
-            var html = HtmlReportStep.Measure(Path.GetDirectoryName(storePath)!, scratch.FullName, measured.Count + (probe is null ? 0 : 1));
+            var html = HtmlReportCost.Measure(Path.GetDirectoryName(storePath)!, scratch.FullName, measured.Count + (probe is null ? 0 : 1));
 
             int shardSamples = CostPlan.PerShard(todo.Count, settings.Shards);
             int shardUsed = CostPlan.PerShard(samplesAfter, settings.Shards);
@@ -195,6 +195,7 @@ public static class CostPlanner
                     + (n - nUsed) * excludedAfter + report.For(nUsed) + html.For(n) + VerifyCells(nUsed) * naivePerKnockout;
                 return new EngineProjection(name, before + afterFilter, Total(todo.Count, samplesAfter), Total(shardSamples, shardUsed));
             }
+            long verifyCells = VerifyCells(samplesAfter);
             var fast = Project("fast", afterFast);
             var naive = Project("naive", afterNaive);
 
@@ -206,8 +207,8 @@ public static class CostPlanner
                 settings.Shards, CostPlan.PerShard(samplesAfter, settings.Shards), (long)CostPlan.PerShard(samplesAfter, settings.Shards) * perSample,
                 startup, loadSeconds, firstExtra, report.For(samplesAfter) + html.For(todo.Count), fast, naive, new MemoryEstimate(peak, managed, peak - managed), measured)
             {
-                VerifyCells = VerifyCells(samplesAfter),
-                VerifySeconds = VerifyCells(samplesAfter) * naivePerKnockout,
+                VerifyCells = verifyCells,
+                VerifySeconds = verifyCells * naivePerKnockout,
             };
         }
         finally

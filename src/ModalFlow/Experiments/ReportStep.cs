@@ -49,14 +49,15 @@ public sealed record ReportStep(double ColdSeconds, double SecondsPerSample, int
 /// <summary>
 /// The cost of `run`'s report.html (every sample of the store, each with the picture the model saw): what a first write
 /// pays once (first calls) and a cost per sample, timed by writing it twice over the plan's own store of measured samples.
+/// (The CLI's <c>HtmlReportStep</c> is what writes a run's page.)
 /// </summary>
-public sealed record HtmlReportStep(double ColdExtraSeconds, double SecondsPerSample)
+public sealed record HtmlReportCost(double ColdExtraSeconds, double SecondsPerSample)
 {
     /// <summary>Projected seconds for report.html over <paramref name="samples"/> samples.</summary>
     public double For(int samples) => ColdExtraSeconds + SecondsPerSample * Math.Max(1, samples);
 
     /// <param name="runDir">A run folder whose store holds <paramref name="samples"/> samples.</param>
-    public static HtmlReportStep Measure(string runDir, string scratch, int samples)
+    public static HtmlReportCost Measure(string runDir, string scratch, int samples)
     {
         double Time(string name)
         {
@@ -65,6 +66,6 @@ public sealed record HtmlReportStep(double ColdExtraSeconds, double SecondsPerSa
             return sw.Elapsed.TotalSeconds;
         }
         double cold = Time("cold"), warm = Time("warm");
-        return new HtmlReportStep(Math.Max(0, cold - warm), warm / Math.Max(1, samples));
+        return new HtmlReportCost(Math.Max(0, cold - warm), warm / Math.Max(1, samples));
     }
 }
