@@ -43,6 +43,43 @@ if (what is "all" or "last")
     Time("fast Question->Last sweep", () => fast.Run(clean, Sweep(question, last)), 9);
 if (what is "all" or "question")
     Time("fast Image->Question sweep", () => fast.Run(clean, Sweep(image, question)), 5);
+if (what is "seq")
+{
+    // The benchmark's order per sample: clean pass, fast →Last sweep (timed, then again), 16 naive forwards.
+    var naiveEngine = new NaiveKnockoutEngine();
+    var trimmer = new NativeHeapTrimmer();
+    for (int s = 0; s < 4; s++)
+    {
+        using var scope = NewDisposeScope();
+        using var c = CleanRun.Create(decoder, normal(0, 1, [1, n, hidden]));
+        var sw = Stopwatch.StartNew();
+        fast.Run(c, Sweep(question, last));
+        double a = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        fast.Run(c, Sweep(question, last));
+        double b2 = sw.Elapsed.TotalMilliseconds;
+        sw.Restart();
+        naiveEngine.Run(c, Sweep(question, last));
+        Console.WriteLine($"sample {s}: fast first {a:F1} ms, second {b2:F1} ms, naive {sw.Elapsed.TotalSeconds:F2} s, trimmed {trimmer.AfterSample()}");
+    }
+}
+if (what is "check")
+{
+    var specs = Sweep(image, question).Take(4).Concat(Sweep(question, last).Take(4)).ToList();
+    var f = fast.Run(clean, specs);
+    var nv = new NaiveKnockoutEngine().Run(clean, specs);
+    using var d64 = new LlamaDecoder(cfg, new RandomWeightSource(7, ScalarType.Float64, CPU, 0.05, 0.1), "language_model.", false);
+    using var clean64 = CleanRun.Create(d64, embeds.to(ScalarType.Float64));
+    var t = new NaiveKnockoutEngine().Run(clean64, specs);
+    for (int i = 0; i < specs.Count; i++)
+        Console.WriteLine($"{i}: p1 {Math.Exp(clean.LogP1):E6} fast {f[i].P2:E9} naive {nv[i].P2:E9} f64 {t[i].P2:E9} rel fast-naive {(f[i].P2 - nv[i].P2) / nv[i].P2:E2}  fast-f64 {(f[i].P2 - t[i].P2) / t[i].P2:E2}  naive-f64 {(nv[i].P2 - t[i].P2) / t[i].P2:E2}");
+}
+if (what is "heads")
+{
+    var map = Enumerable.Range(0, layers).SelectMany(l => Enumerable.Range(0, hidden / 64)
+        .Select(h => new KnockoutSpec(image, question, [l]) { Heads = [h] })).ToList();
+    Time($"fast per-head map ({map.Count} knockouts)", () => fast.Run(clean, map), 3);
+}
 if (what is "all" or "parts")
 {
     // The pieces of a →Last sweep at a fixed batch of 16 windows, q = 1.
@@ -63,6 +100,18 @@ if (what is "all" or "parts")
         {
             using var s = NewDisposeScope();
             for (int l = 0; l < layers; l++) foreach (var w in ws) nn.functional.linear(w.shape[1] == hidden ? h : hi, w);
+        }, 9);
+        Time($"B={b} q={q}: the 7 Linear.Apply x {layers}", () =>
+        {
+            using var s = NewDisposeScope();
+            for (int l = 0; l < layers; l++) foreach (var w in ws) Linear.Apply(w.shape[1] == hidden ? h : hi, w);
+        }, 9);
+        var lay = decoder.Layer(4);
+        var norm = lay.named_modules().Select(m => m.module).OfType<RmsNormLayer>().First();
+        Time($"B={b} q={q}: 2 rmsnorm + silu*up x {layers}", () =>
+        {
+            using var s = NewDisposeScope();
+            for (int l = 0; l < layers; l++) { norm.Forward(h); norm.Forward(h); var gg = nn.functional.silu(hi) * hi; h.add(h, Scalars.One); h.add(h, Scalars.One); }
         }, 9);
         var x = h.reshape(b * q, hidden);
         Time($"B={b} q={q}: unembed of {b} rows", () => { using var s = NewDisposeScope(); decoder.Unembed(h[.., -1, ..]); }, 9);
@@ -200,6 +249,57 @@ if (what is "attn")
     }
 }
 
+if (what is "bw")
+{
+    // Memory bandwidth vs the linears of a →Last sweep: every layer's 7 weights once, at several batch sizes and dtypes.
+    var ws = decoder.named_parameters().Where(p => p.name.Contains("layers.") && p.parameter.dim() == 2).Select(p => p.parameter).ToList();
+    double mb = ws.Sum(w => w.numel()) * 4 / 1e6;
+    Time($"sum of all layer weights ({mb:F0} MB f32)", () => { using var s = NewDisposeScope(); foreach (var w in ws) w.sum(); }, 9);
+    var wsT = ws.Select(w => w.t().contiguous()).ToList();
+    var wsB = ws.Select(w => w.to(ScalarType.BFloat16)).ToList();
+    foreach (int m in new[] { 1, 8, 16, 32, 64, 160, 637 })
+    {
+        var xs0 = ws.Select(w => normal(0, 1, [m, w.shape[1]])).ToList();
+        Time($"M={m} linear f32", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs0[i], ws[i]); }, 7);
+        Time($"M={m} (W x^T)^T f32", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(ws[i], xs0[i].t()).t(); }, 7);
+        Time($"M={m} (W x^T)^T f32 contiguous", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(ws[i], xs0[i].t()).t().contiguous(); }, 7);
+        Time($"M={m} x W^T(contig) f32", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(xs0[i], wsT[i]); }, 7);
+    }
+    foreach (int m in new int[0])
+    {
+        var xs = ws.Select(w => normal(0, 1, [m, w.shape[1]])).ToList();
+        var xb = xs.Select(x => x.to(ScalarType.BFloat16)).ToList();
+        Time($"linear M={m} f32", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], ws[i]); }, 9);
+        Time($"matmul M={m} f32 (W^T contiguous)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(xs[i], wsT[i]); }, 9);
+        Time($"linear M={m} bf16", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xb[i], wsB[i]); }, 9);
+        Time($"linear M={m} f32 x bf16->f32 upcast", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], wsB[i].to(ScalarType.Float32)); }, 5);
+    }
+}
+
+if (what is "fresh")
+{
+    // The →Last sweep as the benchmark times it: once per fresh clean run, with and without trimming the native heap.
+    foreach (bool trim in new[] { false, true, false, true })
+    {
+        var ms = new List<double>();
+        for (int s = 0; s < 6; s++)
+        {
+            using var scope = NewDisposeScope();
+            using var c = CleanRun.Create(decoder, normal(0, 1, [1, n, hidden]));
+            if (trim) TorchRuntime.TrimNativeHeap();
+            long f0 = Program.MinFlt();
+            var sw = Stopwatch.StartNew();
+            fast.Run(c, Sweep(question, last));
+            ms.Add(sw.Elapsed.TotalMilliseconds);
+            if (s == 0) Console.WriteLine($"  minor faults in the first sweep: {Program.MinFlt() - f0}");
+            var sw2 = Stopwatch.StartNew();
+            fast.Run(c, Sweep(question, last));
+            ms.Add(sw2.Elapsed.TotalMilliseconds);
+        }
+        Console.WriteLine($"trim {trim}: first/second per clean run: {string.Join("  ", ms.Select(x => x.ToString("F1")))}");
+    }
+}
+
 if (what is "load")
 {
     // Load time of the decoder's weights from a safetensors file in the page cache (warm), f32 and bf16 on disk.
@@ -317,4 +417,9 @@ static class ThreadCpu
     private struct Timespec { public long Sec; public long Nsec; }
     /// <summary>CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID = 3), ms.</summary>
     public static double Ms() { ClockGetTime(3, out var t); return t.Sec * 1e3 + t.Nsec / 1e6; }
+}
+
+static partial class Program
+{
+    static long MinFlt() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
 }

@@ -91,6 +91,7 @@ public static class KnockoutBenchmark
 
         double cleanS = 0;
         int cleanRuns = 0;
+        var trimmer = new NativeHeapTrimmer();                              // between samples, as a run does
         // withClean: the clean pass is part of both sides' time (a whole sample's work), not only of cleanS.
         EngineTiming Time(List<KnockoutSpec> specs, string name, int naiveSubset = 0, bool withClean = false)
         {
@@ -114,7 +115,7 @@ public static class KnockoutBenchmark
                 var n = naive.Run(clean, naiveSpecs);
                 naiveS += sw.Elapsed.TotalSeconds * specs.Count / naiveSpecs.Count + (withClean ? c : 0);
                 for (int i = 0; i < measured.Count; i++) maxRel = Math.Max(maxRel, Math.Abs(f[measured[i]].P2 - n[i].P2) / n[i].P2);
-                TorchRuntime.TrimNativeHeap();
+                trimmer.AfterSample();
                 progress?.Invoke($"{name}: sample {s + 1}/{samples}: naive {naiveS / (s + 1):F2} s{(naiveSpecs.Count < specs.Count ? $" (from {naiveSpecs.Count} of {specs.Count})" : "")}, fast {fastS / (s + 1):F3} s per sample");
             }
             return new EngineTiming(naiveS / samples, fastS / samples, naiveS / fastS, maxRel)
@@ -160,10 +161,11 @@ public static class KnockoutBenchmark
             var batch = allBlocks.Take(Math.Min(allBlocks.Count, memoryKnockouts - done)).ToList();
             fast.Run(clean, batch);
             done += batch.Count;
-            TorchRuntime.TrimNativeHeap();
+            trimmer.AfterSample();
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
+        TorchRuntime.TrimNativeHeap();                                      // retained memory, measured as at the start
         long liveEnd = Tensor.TotalCount;
         double rssEnd = ProcessMemory.RssMb();
         progress?.Invoke($"memory: {done} knockouts over {sample} samples: RSS {rssStart:F0} → {rssEnd:F0} MB, live tensors {liveStart} → {liveEnd}");

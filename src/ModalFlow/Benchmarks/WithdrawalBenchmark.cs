@@ -54,6 +54,7 @@ public static class WithdrawalBenchmark
 
         double cleanS = 0, cleanAttS = 0, wNaive = 0, wFast = 0, wRel = 0, pNaive = 0, pFast = 0, pRel = 0;
         int pruneCount = 0;
+        var trimmer = new NativeHeapTrimmer();                                          // between samples, as a run does
         for (int s = 0; s < samples; s++)
         {
             using var scope = NewDisposeScope();
@@ -81,7 +82,7 @@ public static class WithdrawalBenchmark
             var pn = naive.Run(clean, prune);
             pNaive += sw.Elapsed.TotalSeconds;
             for (int i = 0; i < prune.Count; i++) pRel = Math.Max(pRel, Math.Abs(pf[i].P2 - pn[i].P2) / pn[i].P2);
-            TorchRuntime.TrimNativeHeap();
+            trimmer.AfterSample();
             progress?.Invoke($"sample {s + 1}/{samples}: withdrawal grid naive {wNaive / (s + 1):F2} s, fast {wFast / (s + 1):F3} s; " +
                 $"prune grid naive {pNaive / (s + 1):F2} s, fast {pFast / (s + 1):F3} s per sample");
         }

@@ -123,6 +123,7 @@ public static class CostPlanner
             var resolver = new TaskPositionResolver(patches, randomSeed: o.RandomSeed);
             var blocks = o.Experiment.Blocks.Select(BlockDescriptor.Parse).ToList();
             var storePath = Path.Combine(scratch.FullName, "measure", RunStore.FileName);
+            var trimmer = new NativeHeapTrimmer();                          // as the run does between its samples
             RunResults rows;
             MeasuredSample? probe;
             using (var store = RunStore.Open(storePath))
@@ -134,7 +135,7 @@ public static class CostPlanner
                     var clock = new SamplePhaseClock();
                     using (var scope = NewDisposeScope())
                         ExperimentRunner.ProcessSample(options, model, store, row, resolver, blocks, engine, check, new StageTimings(), clock);
-                    TorchRuntime.TrimNativeHeap();
+                    trimmer.AfterSample();
                     double total = clock.Total;
                     var excluded = store.Excluded().FirstOrDefault(e => e.QuestionId == row.QuestionId && e.Task == row.Task);
                     var phases = Enum.GetValues<SamplePhase>().Where(clock.Reached).ToDictionary(p => p.ToString(), p => clock[p]);

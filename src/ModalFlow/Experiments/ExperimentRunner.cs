@@ -151,13 +151,14 @@ public static class ExperimentRunner
         var check = new SelfCheckState(o.Verify, store.Verification() is { Cells: > 0 });
 
         int done = 0;
+        var trimmer = new NativeHeapTrimmer();
         foreach (var row in todo)
         {
             ct.ThrowIfCancellationRequested();
             progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
             using (var scope = NewDisposeScope())
                 ProcessSample(o, model, store, row, resolver, blocks, engine, check, timings);
-            TorchRuntime.TrimNativeHeap();
+            trimmer.AfterSample();
             done++;
         }
         store.Timings = timings.ToJson();

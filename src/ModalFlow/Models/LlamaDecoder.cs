@@ -154,7 +154,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
     public Tensor FinalNorm(Tensor h) => norm.Forward(h);
 
     /// <summary>Logits from a residual (already normed or not: the caller decides; the logit lens needs both).</summary>
-    public Tensor Unembed(Tensor h) => lm_head is null ? nn.functional.linear(h, embed_tokens.weight) : lm_head.Forward(h);
+    public Tensor Unembed(Tensor h) => lm_head is null ? Linear.Apply(h, embed_tokens.weight) : lm_head.Forward(h);
 
     /// <summary>cos/sin for sequential positions [start, start+count) (1-D RoPE only).</summary>
     public RotaryTables RotaryFor(long start, long count) =>

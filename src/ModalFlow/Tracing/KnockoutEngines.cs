@@ -220,16 +220,11 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                     h = grown;
                     active = joined;
                 }
-                bool anyInLayer = false;
-                for (int i = 0; i < active && !anyInLayer; i++) anyInLayer = inLayer[l * b + i];
-                // Layers outside every active window keep the causal mask (broadcast over the batch).
-                var mask = anyInLayer
-                    ? causal.masked_fill(blocked[..active].logical_and(layerFlags[l, ..active]), Scalars.Of(min))       // [active, 1 or H, q, N]
-                    : causal;
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 bool lastLayer = l == layersCount - 1 && q > 1;
-                var next = decoder.ForwardSuffix(l, h!, rot, mask, prefixK, prefixV, lastLayer).DetachFromDisposeScope();
+                var next = StepActive(decoder, l, h!, active, b, inLayer, rot, causal, blocked, layerFlags, heads is not null, min, prefixK, prefixV, lastLayer)
+                    .DetachFromDisposeScope();
                 h!.Dispose();
                 h = next;
             }
@@ -239,6 +234,26 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         {
             h?.Dispose();
         }
+    }
+
+    /// <summary>Layer l for the active variants [0, active): h [active, q, D] → [active, q or 1, D].</summary>
+    private static Tensor StepActive(ITextDecoder decoder, int l, Tensor h, int active, int b, bool[] inLayer, RotaryTables rot, Tensor causal,
+        Tensor blocked, Tensor layerFlags, bool perHead, double min, Tensor prefixK, Tensor prefixV, bool lastLayer)
+    {
+        var inWindow = Enumerable.Range(0, active).Where(i => inLayer[l * b + i]).ToArray();
+        if (inWindow.Length == 0)                                           // outside every active window: the causal mask, broadcast
+            return decoder.ForwardSuffix(l, h, rot, causal, prefixK, prefixV, lastLayer);
+        if (inWindow.Length == active || !perHead)
+            return decoder.ForwardSuffix(l, h, rot, causal.masked_fill(blocked[..active].logical_and(layerFlags[l, ..active]), Scalars.Of(min)),
+                prefixK, prefixV, lastLayer);                                                          // mask [active, 1 or H, q, N]
+        // Per-head masks are H times a window mask, and most variants of a map are past their layer: only those in their
+        // window get one; the rest run as a second batch on the broadcast causal mask.
+        var inIdx = tensor(inWindow.Select(i => (long)i).ToArray(), device: decoder.Device);
+        var outIdx = tensor(Enumerable.Range(0, active).Where(i => !inLayer[l * b + i]).Select(i => (long)i).ToArray(), device: decoder.Device);
+        var edited = decoder.ForwardSuffix(l, h.index_select(0, inIdx), rot, causal.masked_fill(blocked.index_select(0, inIdx), Scalars.Of(min)),
+            prefixK, prefixV, lastLayer);
+        var plain = decoder.ForwardSuffix(l, h.index_select(0, outIdx), rot, causal, prefixK, prefixV, lastLayer);
+        return empty([active, edited.shape[1], edited.shape[2]], edited.dtype, edited.device).index_copy_(0, inIdx, edited).index_copy_(0, outIdx, plain);
     }
 
     /// <summary>Bool [B, 1, q, N]: variant b blocks (row t₀+i, column j). Built once per distinct (sources, targets) pair.</summary>

@@ -1,0 +1,34 @@
+using ModalFlow.Platform;
+using Xunit;
+
+namespace ModalFlow.Tests.Platform;
+
+public sealed class NativeHeapTrimmerTests
+{
+    [Fact]
+    public void Trims_First_Then_Only_When_The_Process_Outgrew_Its_Size_At_The_Last_Trim()
+    {
+        double rss = 1000;
+        int trims = 0;
+        var trimmer = new NativeHeapTrimmer(minGrowthMb: 100, growthFraction: 0.2, rssMb: () => rss, trim: () => { trims++; rss -= 300; });
+        Assert.True(trimmer.AfterSample());                   // first: trims, reference 1000 MB
+        rss = 1000;                                           // the next sample regrows its working set: no trim
+        Assert.False(trimmer.AfterSample());
+        rss = 1200;                                           // = 1000 + max(100, 20 %): still within
+        Assert.False(trimmer.AfterSample());
+        rss = 1201;
+        Assert.True(trimmer.AfterSample());                   // grew: trims, reference 1201 MB
+        rss = 1300;
+        Assert.False(trimmer.AfterSample());
+        Assert.Equal(2, trims);
+    }
+
+    [Fact]
+    public void The_Default_Reads_This_Process()
+    {
+        TorchRuntime.Initialize();
+        var trimmer = new NativeHeapTrimmer();
+        Assert.True(trimmer.AfterSample());
+        Assert.True(ProcessMemory.RssMb() > 0);
+    }
+}
