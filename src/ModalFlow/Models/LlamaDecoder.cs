@@ -32,12 +32,18 @@ public sealed class DecoderHooks
 /// </summary>
 public sealed class KvCache : IDisposable
 {
-    private readonly bool[] _owned;
+    // An appended layer keeps its keys/values in a buffer with room to spare (Keys/Values are views of its filled part), so
+    // that decoding writes each new position in place instead of copying the whole cache at every step.
+    private const long MinSpare = 64;
+    private readonly Tensor?[] _bufferK, _bufferV;
+    private readonly bool[] _owned;                                          // Keys/Values[l] are this cache's views (not a parent's)
 
     public KvCache(int layers)
     {
         Keys = new Tensor?[layers];
         Values = new Tensor?[layers];
+        _bufferK = new Tensor?[layers];
+        _bufferV = new Tensor?[layers];
         _owned = new bool[layers];
     }
 
@@ -55,13 +61,35 @@ public sealed class KvCache : IDisposable
         return fork;
     }
 
-    /// <summary>Appends new K/V of layer <paramref name="layer"/> (takes ownership of copies, detached from scopes).</summary>
+    /// <summary>
+    /// Appends new K/V [1, kv_heads, q, hd] of layer <paramref name="layer"/> (copied). The first fill of an empty layer is
+    /// stored exactly; a later append (decoding) copies the layer once into a buffer with room for more, then writes in place.
+    /// </summary>
     public void Append(int layer, Tensor k, Tensor v)
     {
         var oldK = Keys[layer];
         var oldV = Values[layer];
-        Keys[layer] = (oldK is null ? k.clone() : cat([oldK, k], 2)).DetachFromDisposeScope();
-        Values[layer] = (oldV is null ? v.clone() : cat([oldV, v], 2)).DetachFromDisposeScope();
+        long len = oldK?.shape[2] ?? 0, total = len + k.shape[2];
+        var bufferK = _bufferK[layer];
+        if (bufferK is null || bufferK.shape[2] < total)
+        {
+            long capacity = len == 0 ? total : total + Math.Max(MinSpare, total / 4);
+            var newK = NewBuffer(k, capacity);
+            var newV = NewBuffer(v, capacity);
+            if (oldK is not null)
+            {
+                newK.narrow(2, 0, len).copy_(oldK);
+                newV.narrow(2, 0, len).copy_(oldV!);
+            }
+            _bufferK[layer]?.Dispose();
+            _bufferV[layer]?.Dispose();
+            _bufferK[layer] = bufferK = newK;
+            _bufferV[layer] = newV;
+        }
+        bufferK.narrow(2, len, k.shape[2]).copy_(k);
+        _bufferV[layer]!.narrow(2, len, v.shape[2]).copy_(v);
+        Keys[layer] = bufferK.narrow(2, 0, total).DetachFromDisposeScope();
+        Values[layer] = _bufferV[layer]!.narrow(2, 0, total).DetachFromDisposeScope();
         if (_owned[layer])
         {
             oldK?.Dispose();
@@ -70,16 +98,25 @@ public sealed class KvCache : IDisposable
         _owned[layer] = true;
     }
 
+    private static Tensor NewBuffer(Tensor like, long capacity) =>
+        empty([like.shape[0], like.shape[1], capacity, like.shape[3]], like.dtype, like.device).DetachFromDisposeScope();
+
     public void Dispose()
     {
         for (int l = 0; l < Keys.Length; l++)
         {
-            if (!_owned[l]) continue;
-            Keys[l]?.Dispose();
-            Values[l]?.Dispose();
+            if (_owned[l])
+            {
+                Keys[l]?.Dispose();
+                Values[l]?.Dispose();
+            }
+            _bufferK[l]?.Dispose();
+            _bufferV[l]?.Dispose();
         }
         Array.Clear(Keys);
         Array.Clear(Values);
+        Array.Clear(_bufferK);
+        Array.Clear(_bufferV);
         Array.Clear(_owned);
     }
 }
@@ -267,9 +304,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         var h = embeds.to(DType);
         for (int l = 0; l < NumLayers; l++)
         {
-            var (next, k, v) = layers[l].Forward(h, rot, mask, cache.Keys[l], cache.Values[l], null);
-            cache.Append(l, k, v);
-            h = next;
+            h = layers[l].ForwardAppending(h, rot, mask, cache);
         }
         return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
     }
@@ -417,13 +452,31 @@ public sealed class LlamaDecoderLayer : ExplicitModule
             kAll = cat([pastK.expand(b, -1, -1, -1), ks], 2);                                             // [B, KVH, p+q, hd]
             vAll = cat([pastV.expand(b, -1, -1, -1), vs], 2);
         }
+        var attn = Attend(qs, kAll, vAll, mask, onPattern);
+        return (Finish(h, attn).MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Incremental decoding: h [1, q, D] after the cache's positions. Appends this call's keys/values to the cache first, then
+    /// attends over the cache's own tensors (no copy of the past per step). Returns the new residual.
+    /// </summary>
+    public Tensor ForwardAppending(Tensor h, RotaryTables rot, Tensor mask, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var (qs, ks, vs) = Project(h, rot);
+        cache.Append(Index, ks, vs);
+        return Finish(h, Attend(qs, cache.Keys[Index]!, cache.Values[Index]!, mask, null)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Eager attention as transformers: q [B, H, q, hd] over keys/values [B, KVH, k, hd], additive mask, f32 softmax.</summary>
+    private Tensor Attend(Tensor qs, Tensor kAll, Tensor vAll, Tensor mask, Action<int, Tensor>? onPattern)
+    {
         var kRep = RepeatKv(kAll);                                                                          // [B, H, p+q, hd]
         var vRep = RepeatKv(vAll);
         var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One);                      // [B, H, q, p+q]
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         onPattern?.Invoke(Index, probs);
-        var attn = matmul(probs, vRep);                                                                    // [B, H, q, hd]
-        return (Finish(h, attn).MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
+        return matmul(probs, vRep);                                                                        // [B, H, q, hd]
     }
 
     /// <summary>
