@@ -37,8 +37,13 @@ public static class CommonOptions
     public static readonly Option<int?> MinPixels = OptionalInt("--min-pixels", "Qwen2-VL: smart_resize's smallest image area in pixels (default: preprocessor_config.json's)");
     public static readonly Option<int?> MaxPixels = OptionalInt("--max-pixels", "Qwen2-VL: smart_resize's largest image area in pixels (default: preprocessor_config.json's; Qwen2-VL-Instruct: 12845056)");
 
+    public static readonly Option<bool> MapWeights = new("--map-weights")
+    {
+        Description = "Use safetensors weights already in the compute dtype straight from a memory mapping of the files (no copy: a warm load of 1 GB in ~0.4 s instead of ~1.1 s); the files must not be rewritten while the process runs",
+    };
+
     /// <summary>How a model folder is read.</summary>
-    public static IReadOnlyList<Option> ModelFolder { get; } = [Tokenizer, AnyresMode, VisionTower, MinPixels, MaxPixels];
+    public static IReadOnlyList<Option> ModelFolder { get; } = [Tokenizer, AnyresMode, VisionTower, MinPixels, MaxPixels, MapWeights];
 
     // ---- group: every verb that runs a model (predict, trace, run) ----
 
@@ -211,6 +216,7 @@ public static class CommonOptions
         MinPixels = parse.GetResult(MinPixels) is null ? null : parse.GetValue(MinPixels),
         MaxPixels = parse.GetResult(MaxPixels) is null ? null : parse.GetValue(MaxPixels),
         TokenizerFile = parse.GetValue(Tokenizer),
+        MapWeights = parse.GetValue(MapWeights),
         Anyres = parse.GetValue(AnyresMode) switch
         {
             "llava-next" => ModalFlow.Vision.AnyresArithmetic.LlavaNext,

@@ -6,13 +6,16 @@ namespace ModalFlow.Checkpoints;
 
 /// <summary>
 /// One .safetensors file, open read-only. Opening parses and validates the whole header (see
-/// <see cref="SafetensorsHeader"/> for the rules); <see cref="Load"/> reads one tensor's bytes from the file into
-/// libtorch memory (no memory mapping: a copy through a mapping pays a page fault per 4 KiB of source). Tensors returned
-/// by <see cref="Load"/> never alias the file, so they stay valid after <see cref="Dispose"/>, which closes its handle.
+/// <see cref="SafetensorsHeader"/> for the rules); <see cref="Load"/> reads one tensor's bytes from the file into libtorch
+/// memory. Opened inside <see cref="MappingWeights"/>(true) (<c>LoadOptions.MapWeights</c>), it instead gives a floating-point
+/// tensor stored in the dtype asked for (on the CPU) as a view of a private, copy-on-write mapping of the file: no copy, its
+/// pages read from the page cache on first use. Either way the tensors stay valid after <see cref="Dispose"/>, which closes
+/// the handle (a mapping lives as long as the tensors that view it).
 /// </summary>
 /// <remarks>
-/// Loads may run concurrently with each other, not with <see cref="Dispose"/>. A file truncated while it is open gives an
-/// <see cref="InputException"/> naming the tensor whose bytes are gone.
+/// Loads may run concurrently with each other, not with <see cref="Dispose"/>. A file found shorter than when it was opened
+/// gives an <see cref="InputException"/> naming the tensor. A mapped file truncated while its tensors are in use cannot be
+/// caught that way (the process faults, as with any memory-mapped loader): that is why mapping is opt-in.
 /// </remarks>
 public sealed unsafe class SafetensorsFile : ITensorFile
 {
@@ -23,6 +26,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     private readonly Dictionary<string, TensorInfo> _tensors;
     private bool _disposed;
     private readonly long _dataStart;
+    private readonly long _fileLength;
+    private readonly Dictionary<torch.ScalarType, torch.Tensor?> _mapped = new();   // the whole file as one 1-D tensor per stored dtype
 
     /// <summary>Full path of the file.</summary>
     public string Path { get; }
@@ -39,12 +44,14 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     /// <summary>Tensor names in file order.</summary>
     public IReadOnlyCollection<string> Names { get; }
 
-    private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, SafetensorsHeader.Parsed parsed)
+    private SafetensorsFile(string path, SafeFileHandle handle, long headerLength, long fileLength, SafetensorsHeader.Parsed parsed)
     {
         Path = path;
         _handle = handle;
         HeaderLength = headerLength;
         _dataStart = 8 + headerLength;
+        _fileLength = fileLength;
+        MapWhenPossible = MapOnOpen.Value;
         _tensors = new Dictionary<string, TensorInfo>(parsed.Tensors, StringComparer.Ordinal);
         Entries = parsed.ByOffset.ToList().AsReadOnly();
         Names = parsed.ByOffset.Select(t => t.Name).ToList().AsReadOnly();
@@ -96,7 +103,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
             var header = new byte[headerLength];
             ReadExactly(handle, path, "header", 8, header);
             var parsed = SafetensorsHeader.Parse(path, header, fileLength - 8 - headerLength);
-            return new SafetensorsFile(path, handle, headerLength, parsed);
+            return new SafetensorsFile(path, handle, headerLength, fileLength, parsed);
         }
         catch
         {
@@ -134,6 +141,7 @@ public sealed unsafe class SafetensorsFile : ITensorFile
                 $"{Path}: {name}: stored as {info.DType}; loading it as {dtype} would change its values (allowed: the same type, any floating-point type, or a wider integer type)",
                 nameof(dtype));
         }
+        if (TryMapped(name, info, dtype, device) is { } mapped) return mapped;
 
         using var scope = torch.NewDisposeScope();
         var result = torch.empty(info.ShapeArray(), dtype, device);
@@ -160,6 +168,60 @@ public sealed unsafe class SafetensorsFile : ITensorFile
             if (!direct) part.copy_(stage!);
         }
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Zero copy: a floating-point tensor stored in the dtype asked for, for the CPU, at an offset that is a multiple of its
+    /// element size, comes back as a view of a private mapping of the whole file (copy-on-write: writing to it never
+    /// changes the file). Its pages come from the page cache when first read, so a warm load costs no copy at all. Null
+    /// otherwise, or when the file cannot be mapped: the caller copies.
+    /// </summary>
+    private torch.Tensor? TryMapped(string name, TensorInfo info, torch.ScalarType dtype, torch.Device device)
+    {
+        if (!MapWhenPossible || device.type != DeviceType.CPU || dtype != info.DType.ToScalarType()
+            || dtype is not (torch.ScalarType.Float32 or torch.ScalarType.Float16 or torch.ScalarType.BFloat16 or torch.ScalarType.Float64)) return null;
+        long elementSize = info.DType.ElementSize(), offset = _dataStart + info.Begin;
+        if (offset % elementSize != 0 || info.ElementCount == 0) return null;
+        torch.Tensor? whole;
+        lock (_mapped)
+        {
+            if (!_mapped.TryGetValue(dtype, out whole))
+                _mapped[dtype] = whole = MapWhole(name, dtype, elementSize);
+        }
+        if (whole is null) return null;
+        using var flat = whole.narrow(0, offset / elementSize, info.ElementCount);
+        return flat.view(info.ShapeArray());
+    }
+
+    /// <summary>The whole file as a 1-D tensor of <paramref name="dtype"/>; null when it cannot be mapped.</summary>
+    private torch.Tensor? MapWhole(string name, torch.ScalarType dtype, long elementSize)
+    {
+        {
+            // A file that shrank since its header was read would fault on access instead of reading short: refuse it here.
+            long now = RandomAccess.GetLength(_handle);
+            if (now < _fileLength)
+                throw new InputException(Path, name, $"the file is {now} bytes, {_fileLength} when it was opened; was it truncated?");
+            try { return torch.from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype); }
+            catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or IOException or UnauthorizedAccessException) { return null; }
+        }
+    }
+
+    /// <summary>Load returns views of a mapping of the file where it can (<see cref="TryMapped"/>); false: always copies.</summary>
+    public bool MapWhenPossible { get; }
+
+    private static readonly AsyncLocal<bool> MapOnOpen = new();
+
+    /// <summary>Files opened on this flow until the result is disposed map where they can (<see cref="MapWhenPossible"/>).</summary>
+    public static IDisposable MappingWeights(bool on)
+    {
+        bool before = MapOnOpen.Value;
+        MapOnOpen.Value = on;
+        return new Restore(() => MapOnOpen.Value = before);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     private static void ReadExactly(SafeFileHandle handle, string path, string what, long offset, Span<byte> into)
@@ -198,6 +260,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     {
         if (_disposed) return;
         _disposed = true;
+        foreach (var whole in _mapped.Values) whole?.Dispose();             // tensors loaded from it keep the mapping alive
+        _mapped.Clear();
         _handle.Dispose();
     }
 

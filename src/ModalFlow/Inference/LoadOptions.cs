@@ -38,5 +38,13 @@ public sealed record LoadOptions
     /// <inheritdoc cref="MinPixels"/>
     public int? MaxPixels { get; init; }
 
+    /// <summary>
+    /// Safetensors weights stored in the compute dtype become views of a copy-on-write memory mapping of their file instead
+    /// of copies (<see cref="SafetensorsFile"/>): no copy on load, pages read from the page cache on first use. Off by
+    /// default: a weight file rewritten in place while the model is in use would then fault the process instead of
+    /// failing with a message.
+    /// </summary>
+    public bool MapWeights { get; init; }
+
     public Device DeviceOrCpu => Device ?? CPU;
 }

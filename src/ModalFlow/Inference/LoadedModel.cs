@@ -35,7 +35,8 @@ public abstract class LoadedModel : IDisposable
     {
         options ??= new LoadOptions();
         TorchRuntime.Initialize();
-        return ModelFolder.Read(directory, options).Load(options);
+        using (Checkpoints.SafetensorsFile.MappingWeights(options.MapWeights))          // every checkpoint the family opens below
+            return ModelFolder.Read(directory, options).Load(options);
     }
 
     public abstract void Dispose();

@@ -19,6 +19,9 @@ public sealed class BenchLoadTests
         Assert.Equal(expected, r.GetProperty("weight_bytes").GetInt64());
         Assert.Equal(2, r.GetProperty("warm_load_s").GetArrayLength());
         Assert.Equal(2, r.GetProperty("floor_s").GetArrayLength());
+        Assert.Equal(2, r.GetProperty("warm_ready_s").GetArrayLength());
+        Assert.All(r.GetProperty("warm_ready_s").EnumerateArray().Zip(r.GetProperty("warm_load_s").EnumerateArray()),
+            e => Assert.True(e.First.GetDouble() >= e.Second.GetDouble(), "ready before loaded"));
         Assert.All(r.GetProperty("warm_load_s").EnumerateArray(), e => Assert.True(e.GetDouble() > 0));
         double ratio = r.GetProperty("ratio").GetDouble();
         Assert.True(double.IsFinite(ratio) && ratio > 0, $"ratio {ratio}");
