@@ -201,7 +201,8 @@ public sealed unsafe class SafetensorsFile : ITensorFile
             long now = RandomAccess.GetLength(_handle);
             if (now < _fileLength)
                 throw new InputException(Path, name, $"the file is {now} bytes, {_fileLength} when it was opened; was it truncated?");
-            try { return torch.from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype); }
+            // Owned by this file, not by whatever dispose scope the caller of this load has open.
+            try { return torch.from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype).DetachFromDisposeScope(); }
             catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or IOException or UnauthorizedAccessException) { return null; }
         }
     }

@@ -78,16 +78,16 @@ public sealed class KvCache : IDisposable
             var newV = NewBuffer(v, capacity);
             if (oldK is not null)
             {
-                newK.narrow(2, 0, len).copy_(oldK);
-                newV.narrow(2, 0, len).copy_(oldV!);
+                using (var into = newK.narrow(2, 0, len)) into.copy_(oldK);
+                using (var into = newV.narrow(2, 0, len)) into.copy_(oldV!);
             }
             _bufferK[layer]?.Dispose();
             _bufferV[layer]?.Dispose();
             _bufferK[layer] = bufferK = newK;
             _bufferV[layer] = newV;
         }
-        bufferK.narrow(2, len, k.shape[2]).copy_(k);
-        _bufferV[layer]!.narrow(2, len, v.shape[2]).copy_(v);
+        using (var into = bufferK.narrow(2, len, k.shape[2])) into.copy_(k);
+        using (var into = _bufferV[layer]!.narrow(2, len, v.shape[2])) into.copy_(v);
         Keys[layer] = bufferK.narrow(2, 0, total).DetachFromDisposeScope();
         Values[layer] = _bufferV[layer]!.narrow(2, 0, total).DetachFromDisposeScope();
         if (_owned[layer])

@@ -44,6 +44,21 @@ public sealed class MappedWeightsTests : IDisposable
     }
 
     [Fact]
+    public void A_Load_Inside_A_Caller_Scope_Leaves_The_Mapping_To_The_File()
+    {
+        var path = new SafetensorsTestWriter().Add("a", "F32", [3], new float[] { 1, 2, 3 }).Add("b", "F32", [2], new float[] { 4, 5 })
+            .Write(_dir.File("scoped.safetensors"));
+        SafetensorsFile f;
+        using (SafetensorsFile.MappingWeights(true)) f = SafetensorsFile.Open(path);
+        using (f)
+        {
+            using (NewDisposeScope()) f.Load("a", ScalarType.Float32, CPU);   // the scope disposes the tensor, not the mapping
+            using var b = f.Load("b", ScalarType.Float32, CPU);
+            Assert.Equal([4f, 5f], b.data<float>().ToArray());
+        }
+    }
+
+    [Fact]
     public void A_File_Shorter_Than_When_It_Was_Opened_Is_Refused_Before_It_Is_Mapped()
     {
         var path = new SafetensorsTestWriter().Add("w", "F32", [256], new float[256]).Write(_dir.File("short.safetensors"));
