@@ -90,7 +90,7 @@ public sealed class RunArguments
             Filter = parse.GetValue(Filter)!, DType = parse.GetValue(CommonOptions.DType)!, ImageMode = CommonOptions.ParseImageMode(parse.GetValue(ImageMode)!),
             Engine = CommonOptions.ParseEngine(parse.GetValue(Engine)!), TokenizerFile = load.TokenizerFile, Anyres = load.Anyres,
             VisionTowerPath = load.VisionTowerPath, ForceUnlock = parse.GetValue(ForceUnlock), Device = parse.GetValue(CommonOptions.Device)!,
-            MinPixels = load.MinPixels, MaxPixels = load.MaxPixels, MaxNewTokens = parse.GetValue(MaxNewTokens), EmptySets = parse.GetValue(EmptySets)!,
+            MinPixels = load.MinPixels, MaxPixels = load.MaxPixels, MapWeights = load.MapWeights, MaxNewTokens = parse.GetValue(MaxNewTokens), EmptySets = parse.GetValue(EmptySets)!,
             Verify = parse.GetValue(Verify), EngineWrapper = engineWrapper,
         };
         o.Validate();

@@ -51,6 +51,9 @@ public sealed record RunOptions
     public int? MinPixels { get; init; }
     public int? MaxPixels { get; init; }
 
+    /// <summary>Load weights stored in the compute dtype from a mapping of their files (<see cref="Inference.LoadOptions.MapWeights"/>).</summary>
+    public bool MapWeights { get; init; }
+
     /// <summary>
     /// "keep" (the paper): a knockout whose position set is empty (e.g. Experiment 3 related patches of a box covering the
     /// whole image) blocks nothing and adds p2 = p1 to its curve; "exclude": such a sample is skipped for the whole run.
@@ -85,6 +88,7 @@ public sealed record RunOptions
         VisionTowerPath = VisionTowerPath,
         MinPixels = MinPixels,
         MaxPixels = MaxPixels,
+        MapWeights = MapWeights,
     };
 
     public void Validate()

@@ -35,8 +35,7 @@ public abstract class LoadedModel : IDisposable
     {
         options ??= new LoadOptions();
         TorchRuntime.Initialize();
-        using (Checkpoints.SafetensorsFile.MappingWeights(options.MapWeights))          // every checkpoint the family opens below
-            return ModelFolder.Read(directory, options).Load(options);
+        return ModelFolder.Read(directory, options).Load(options);
     }
 
     public abstract void Dispose();

@@ -81,8 +81,15 @@ public abstract class ModelFolder
     /// <summary>Family-specific lines for `inspect` (key → value), after the common ones.</summary>
     public abstract IReadOnlyList<KeyValuePair<string, string>> Describe();
 
-    /// <summary>Loads the weights (converted once to the compute dtype, on the device).</summary>
-    public abstract LoadedModel Load(LoadOptions options);
+    /// <summary>Loads the weights (converted once to the compute dtype, on the device; mapped where <see cref="LoadOptions.MapWeights"/> asks).</summary>
+    public LoadedModel Load(LoadOptions options)
+    {
+        using (Checkpoints.SafetensorsFile.MappingWeights(options.MapWeights))    // every checkpoint the family opens
+            return LoadWeights(options);
+    }
+
+    /// <summary>The family's own loading (<see cref="Load"/> sets up what every family shares).</summary>
+    protected abstract LoadedModel LoadWeights(LoadOptions options);
 
     /// <summary>The paper's prompt for <paramref name="question"/> with a <paramref name="width"/> x <paramref name="height"/> image, and its layout.</summary>
     public (string Prompt, SequenceLayout Layout) BuildLayout(string question, int width, int height, ImageMode? mode = null, string? source = null) =>

@@ -75,6 +75,23 @@ public sealed class MappedWeightsTests : IDisposable
     }
 
     [SharedFact]
+    public void Every_Way_Into_A_Family_Loader_Honours_MapWeights()
+    {
+        var folder = SharedData.Fixture("tiny-llava-1.5");
+        var weights = Path.Combine(folder, "model.safetensors");
+        var mapped = new LoadOptions { MapWeights = true };
+        using (var viaFolder = ModelFolder.Read(folder, mapped).Load(mapped))       // what run and plan call
+            Assert.True(Mapped(weights), "ModelFolder.Load did not map the weights");
+        using (var viaModel = LoadedModel.Load(folder, mapped))
+            Assert.True(Mapped(weights), "LoadedModel.Load did not map the weights");
+        using (var copied = ModelFolder.Read(folder).Load(new LoadOptions()))
+            Assert.False(Mapped(weights), "the default load mapped the weights");           // (other tests may have it open, never mapped)
+    }
+
+    /// <summary>In this process's memory mappings (not its open descriptors, which other tests' copying loads hold briefly).</summary>
+    private static bool Mapped(string path) => File.ReadLines("/proc/self/maps").Any(l => l.EndsWith(" " + Path.GetFullPath(path), StringComparison.Ordinal));
+
+    [SharedFact]
     public void A_Model_Loaded_Mapped_Computes_The_Same_Bits_As_One_Loaded_By_Copy()
     {
         var folder = SharedData.Fixture("tiny-llava-1.5");

@@ -26,7 +26,7 @@ public sealed class LlavaLoadedModel : LoadedModel
     {
         options ??= new LoadOptions();
         Platform.TorchRuntime.Initialize();
-        return Load(LlavaModelFolder.Read(dir, options), options);
+        return (LlavaLoadedModel)LlavaModelFolder.Read(dir, options).Load(options);
     }
 
     internal static LlavaLoadedModel Load(LlavaModelFolder folder, LoadOptions options)

@@ -124,7 +124,7 @@ public sealed class LlavaModelFolder : ModelFolder
         ];
     }
 
-    public override LoadedModel Load(LoadOptions options) => LlavaLoadedModel.Load(this, options);
+    protected override LoadedModel LoadWeights(LoadOptions options) => LlavaLoadedModel.Load(this, options);
 
     /// <summary>LLaVA-NeXT: the anyres plan (canvas, tiles, unpad, token count) of a width×height image.</summary>
     public AnyresPlan PlanAnyres(int width, int height)

@@ -73,7 +73,7 @@ public sealed class LlavaOnevisionModelFolder : ModelFolder
         ];
     }
 
-    public override LoadedModel Load(LoadOptions options) => LlavaOnevisionLoadedModel.Load(this, options);
+    protected override LoadedModel LoadWeights(LoadOptions options) => LlavaOnevisionLoadedModel.Load(this, options);
 
     public static new LlavaOnevisionModelFolder Read(string directory, LoadOptions options)
     {

@@ -74,7 +74,7 @@ public sealed class Qwen2VlModelFolder : ModelFolder
         ];
     }
 
-    public override LoadedModel Load(LoadOptions options) => Qwen2VlLoadedModel.Load(this, options);
+    protected override LoadedModel LoadWeights(LoadOptions options) => Qwen2VlLoadedModel.Load(this, options);
 
     public static new Qwen2VlModelFolder Read(string directory, LoadOptions options)
     {
