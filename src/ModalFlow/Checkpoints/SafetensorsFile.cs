@@ -196,15 +196,13 @@ public sealed unsafe class SafetensorsFile : ITensorFile
     /// <summary>The whole file as a 1-D tensor of <paramref name="dtype"/>; null when it cannot be mapped.</summary>
     private torch.Tensor? MapWhole(string name, torch.ScalarType dtype, long elementSize)
     {
-        {
-            // A file that shrank since its header was read would fault on access instead of reading short: refuse it here.
-            long now = RandomAccess.GetLength(_handle);
-            if (now < _fileLength)
-                throw new InputException(Path, name, $"the file is {now} bytes, {_fileLength} when it was opened; was it truncated?");
-            // Owned by this file, not by whatever dispose scope the caller of this load has open.
-            try { return torch.from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype).DetachFromDisposeScope(); }
-            catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or IOException or UnauthorizedAccessException) { return null; }
-        }
+        // A file that shrank since its header was read would fault on access instead of reading short: refuse it here.
+        long now = RandomAccess.GetLength(_handle);
+        if (now < _fileLength)
+            throw new InputException(Path, name, $"the file is {now} bytes, {_fileLength} when it was opened; was it truncated?");
+        // Owned by this file, not by whatever dispose scope the caller of this load has open.
+        try { return torch.from_file(Path, shared: false, size: _fileLength / elementSize, dtype: dtype).DetachFromDisposeScope(); }
+        catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>Load returns views of a mapping of the file where it can (<see cref="TryMapped"/>); false: always copies.</summary>

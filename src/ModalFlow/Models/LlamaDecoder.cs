@@ -255,7 +255,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         for (int l = 0; l < NumLayers; l++)
         {
             var mask = hooks?.AttentionMask?.Invoke(l, causal) ?? causal;
-            var (next, k, v) = layers[l].Forward(h, rot, mask, null, null, hooks?.AttentionPattern);
+            var (next, k, v) = layers[l].Forward(h, rot, mask, hooks?.AttentionPattern);
             fillCache?.Append(l, k, v);
             h = next;
             hooks?.ResidualPost?.Invoke(l, h);
@@ -281,7 +281,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         var rot = RotaryFor(SequentialFor(n), 0, (int)n);
         var causal = mask ?? Masks.Causal(n, 0, DType, Device);
         var h = inputsEmbeds.to(DType);
-        for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null, null, null).Hidden;
+        for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null).Hidden;
         return FinalNorm(h).MoveToOuterDisposeScope();
     }
 
@@ -437,22 +437,15 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     public int Index { get; }
 
     /// <summary>
-    /// h [B, q, D] at positions given by <paramref name="rot"/>; <paramref name="mask"/> additive [B|1, 1|heads, q, p+q];
-    /// optional past keys/values [1|B, kv_heads, p, hd]. Returns the new residual and this call's K/V [B, kv_heads, q, hd].
+    /// h [B, q, D], the whole sequence, at positions given by <paramref name="rot"/>; <paramref name="mask"/> additive
+    /// [B|1, 1|heads, q, q]. Returns the new residual and this call's K/V [B, kv_heads, q, hd]. (Decoding on top of a cache:
+    /// <see cref="ForwardAppending"/>; a knockout's suffix on a clean prefix: <see cref="ForwardSuffix"/>.)
     /// </summary>
-    public (Tensor Hidden, Tensor Keys, Tensor Values) Forward(Tensor h, RotaryTables rot, Tensor mask,
-        Tensor? pastK, Tensor? pastV, Action<int, Tensor>? onPattern)
+    public (Tensor Hidden, Tensor Keys, Tensor Values) Forward(Tensor h, RotaryTables rot, Tensor mask, Action<int, Tensor>? onPattern)
     {
         using var scope = NewDisposeScope();
-        long b = h.shape[0], q = h.shape[1];
         var (qs, ks, vs) = Project(h, rot);
-        Tensor kAll = ks, vAll = vs;
-        if (pastK is not null && pastV is not null)
-        {
-            kAll = cat([pastK.expand(b, -1, -1, -1), ks], 2);                                             // [B, KVH, p+q, hd]
-            vAll = cat([pastV.expand(b, -1, -1, -1), vs], 2);
-        }
-        var attn = Attend(qs, kAll, vAll, mask, onPattern);
+        var attn = Attend(qs, ks, vs, mask, onPattern);
         return (Finish(h, attn).MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
     }
 

@@ -25,7 +25,8 @@ public static class TorchRuntime
 
     /// <summary>
     /// Returns freed native heap memory to the OS. glibc keeps large freed blocks (its mmap threshold grows after
-    /// the first big frees), so a long sweep's RSS would ratchet up without any leak; call this between samples.
+    /// the first big frees), so a long sweep's RSS would ratchet up without any leak. Between samples use
+    /// <see cref="NativeHeapTrimmer"/>, which calls this only when the process grew (each trim makes the next sample fault).
     /// </summary>
     public static void TrimNativeHeap()
     {

@@ -191,7 +191,6 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         var decoder = clean.Decoder;
         long n = clean.SeqLen, q = n - t0;
         int layersCount = decoder.NumLayers, b = specs.Count;
-        double min = Masks.MinValue(decoder.DType);
         using var scope = NewDisposeScope();
         var rot = decoder.RotaryFor(clean.Positions, t0, (int)q);                                      // absolute (M-RoPE: 3-D) ids of the suffix
         var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
@@ -223,7 +222,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 bool lastLayer = l == layersCount - 1 && q > 1;
-                var next = StepActive(decoder, l, h!, active, b, inLayer, rot, causal, blocked, layerFlags, heads is not null, min, prefixK, prefixV, lastLayer)
+                var next = StepActive(decoder, l, h!, active, b, inLayer, rot, causal, blocked, layerFlags, prefixK, prefixV, lastLayer)
                     .DetachFromDisposeScope();
                 h!.Dispose();
                 h = next;
@@ -238,8 +237,10 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
 
     /// <summary>Layer l for the active variants [0, active): h [active, q, D] → [active, q or 1, D].</summary>
     private static Tensor StepActive(ITextDecoder decoder, int l, Tensor h, int active, int b, bool[] inLayer, RotaryTables rot, Tensor causal,
-        Tensor blocked, Tensor layerFlags, bool perHead, double min, Tensor prefixK, Tensor prefixV, bool lastLayer)
+        Tensor blocked, Tensor layerFlags, Tensor prefixK, Tensor prefixV, bool lastLayer)
     {
+        bool perHead = blocked.shape[1] > 1;                                // [B, H, q, N] when specs edit single heads
+        double min = Masks.MinValue(decoder.DType);
         var inWindow = Enumerable.Range(0, active).Where(i => inLayer[l * b + i]).ToArray();
         if (inWindow.Length == 0)                                           // outside every active window: the causal mask, broadcast
             return decoder.ForwardSuffix(l, h, rot, causal, prefixK, prefixV, lastLayer);
