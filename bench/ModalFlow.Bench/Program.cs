@@ -249,6 +249,50 @@ if (what is "attn")
     }
 }
 
+if (what is "attn")
+{
+    // The attention pieces of a →Last step (B = 16 variants, q = 1) on one layer's real prefix, x layers.
+    int b = 16, t0 = n - 1, kvh = hidden / 64;
+    var pk = clean.Cache.Keys[4]![.., .., ..t0, ..];
+    var pv = clean.Cache.Values[4]![.., .., ..t0, ..];
+    var qf = normal(0, 1, [1, kvh, b, 64]);
+    var ks = normal(0, 1, [kvh, b, 64]);
+    var mask = zeros([1, kvh, b, t0 + b]);
+    Time($"cat prefix+suffix K,V x {layers}", () => { using var s = NewDisposeScope(); for (int l = 0; l < layers; l++) { cat([pk[0], ks], 1); cat([pv[0], ks], 1); } }, 9);
+    var keys = cat([pk[0], ks], 1).unsqueeze(0);
+    Time($"sdpa [1,{kvh},{b},{t0 + b}] masked x {layers}", () => { using var s = NewDisposeScope(); for (int l = 0; l < layers; l++) nn.functional.scaled_dot_product_attention(qf, keys, keys, mask); }, 9);
+    Time($"sdpa unmasked x {layers}", () => { using var s = NewDisposeScope(); for (int l = 0; l < layers; l++) nn.functional.scaled_dot_product_attention(qf, keys, keys); }, 9);
+    Time($"matmul-softmax-matmul x {layers}", () => { using var s = NewDisposeScope(); for (int l = 0; l < layers; l++) matmul(matmul(qf, keys.transpose(2, 3)).add(mask).softmax(-1), keys); }, 9);
+    var h1 = normal(0, 1, [b, 1, hidden]);
+    var rot = decoder.RotaryFor(PositionIds.Sequential(n), t0, 1);
+    var cm = Masks.Causal(1, t0, decoder.DType, decoder.Device).expand(b, 1, 1, n).contiguous();
+    Time($"ForwardSuffix B={b} q=1 x {layers}", () => { using var s = NewDisposeScope(); for (int l = 0; l < layers; l++) decoder.ForwardSuffix(l, h1, rot, cm, clean.Cache.Keys[l]![.., .., ..t0, ..], clean.Cache.Values[l]![.., .., ..t0, ..]); }, 9);
+}
+if (what is "race")
+{
+    // TorchSharp implicit Scalar temporaries vs the finalizer: square() (= pow(2) with a temporary Scalar) against x*x,
+    // while one thread forces collections and another churns native allocations of the Scalar's size.
+    var x = normal(0, 1, [8, 8]);
+    var expected = x.mul(x);
+    bool stop = false;
+    var gc = new Thread(() => { while (!Volatile.Read(ref stop)) { GC.Collect(); GC.WaitForPendingFinalizers(); } });
+    var churn = new Thread(() => { var r = new Random(1); while (!Volatile.Read(ref stop)) { using var s = TorchSharp.ScalarExtensionMethods.ToScalar(r.NextDouble() * 10); } });
+    gc.Start(); churn.Start();
+    foreach (var (label, op) in new (string, Func<Tensor>)[] { ("square()", () => x.square()), ("pow(cached 2)", () => x.pow(Scalars.Of(2))), ("square()", () => x.square()) })
+    {
+        long calls = 0, wrong = 0, errors = 0;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < 15)
+        {
+            using var scope = NewDisposeScope();
+            calls++;
+            try { if (!op().equal(expected).all().item<bool>()) wrong++; } catch (Exception e) { if (errors++ == 0) Console.WriteLine(e.Message); }
+        }
+        Console.WriteLine($"{label}: {calls} calls, {wrong} wrong, {errors} errors");
+    }
+    Volatile.Write(ref stop, true);
+    gc.Join(); churn.Join();
+}
 if (what is "bw")
 {
     // Memory bandwidth vs the linears of a →Last sweep: every layer's 7 weights once, at several batch sizes and dtypes.

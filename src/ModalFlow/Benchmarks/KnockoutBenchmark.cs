@@ -79,7 +79,11 @@ public static class KnockoutBenchmark
         var fast = new FastKnockoutEngine();
         var naive = new NaiveKnockoutEngine();
 
-        Tensor Embeds(int seed) => normal(0, 1, [1, g.SeqLen, g.Hidden], generator: new Generator((ulong)seed));
+        Tensor Embeds(int seed)
+        {
+            using var generator = new Generator((ulong)seed);                // held (and freed) here: a temporary could be finalized during the draw
+            return TensorFactories.Normal(0, 1, [1, g.SeqLen, g.Hidden], generator);
+        }
 
         // Warm-up (first calls allocate and JIT).
         using (var e = Embeds(99))

@@ -102,7 +102,7 @@ public sealed class RmsNormLayer : WeightModule
     {
         using var scope = NewDisposeScope();
         var x32 = x.to(ScalarType.Float32);
-        var variance = x32.square().mean([-1], keepdim: true);
+        var variance = x32.pow(Scalars.Of(2)).mean([-1], keepdim: true);   // not square(): its 2 is a temporary Scalar (Scalars)
         var normed = (x32 * rsqrt(variance.add(Scalars.Of(_eps), Scalars.One))).to(x.dtype);
         return (weight * normed).MoveToOuterDisposeScope();
     }

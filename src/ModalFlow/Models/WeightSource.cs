@@ -1,4 +1,5 @@
 using TorchSharp;
+using ModalFlow.Platform;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Models;
@@ -97,17 +98,17 @@ public sealed class RandomWeightSource(long seed, ScalarType dtype, Device devic
         using var scope = NewDisposeScope();
         Tensor t;
         if (key.EndsWith("norm.weight", StringComparison.Ordinal) || key.Contains("layer_norm") || key.Contains("layrnorm"))
-            t = key.EndsWith(".bias", StringComparison.Ordinal) ? normal(0, 0.02, shape, generator: _gen) : normal(0, 0.1, shape, generator: _gen).add(ModalFlow.Platform.Scalars.Of(1));
+            t = key.EndsWith(".bias", StringComparison.Ordinal) ? TensorFactories.Normal(0, 0.02, shape, _gen) : TensorFactories.Normal(1, 0.1, shape, _gen);
         else if (key.EndsWith(".bias", StringComparison.Ordinal))
-            t = normal(0, 0.02, shape, generator: _gen);
+            t = TensorFactories.Normal(0, 0.02, shape, _gen);
         else if (key.Contains("embed_tokens") || key.EndsWith("image_newline", StringComparison.Ordinal))
-            t = normal(0, 1.0, shape, generator: _gen);
+            t = TensorFactories.Normal(0, 1.0, shape, _gen);
         else if (key.Contains("embeddings."))
-            t = normal(0, 0.5, shape, generator: _gen);
+            t = TensorFactories.Normal(0, 0.5, shape, _gen);
         else if (key.Contains("lm_head"))
-            t = normal(0, headStd, shape, generator: _gen);
+            t = TensorFactories.Normal(0, headStd, shape, _gen);
         else
-            t = normal(0, std, shape, generator: _gen);
+            t = TensorFactories.Normal(0, std, shape, _gen);
         return t.to(DType, Device).MoveToOuterDisposeScope();
     }
 }

@@ -19,9 +19,13 @@ namespace ModalFlow.Platform;
 public static class Scalars
 {
     private static readonly ConcurrentDictionary<long, Scalar> Cache = new();
+    private static readonly ConcurrentDictionary<long, Scalar> Integers = new();
 
     /// <summary>The alpha of an addition (see the type's summary).</summary>
     public static Scalar One { get; } = 1L.ToScalar();
 
     public static Scalar Of(double value) => Cache.GetOrAdd(BitConverter.DoubleToInt64Bits(value), bits => BitConverter.Int64BitsToDouble(bits).ToScalar());
+
+    /// <summary>An integer Scalar: keeps an integer tensor integer (a double Scalar would promote it to float).</summary>
+    public static Scalar OfInteger(long value) => Integers.GetOrAdd(value, v => v.ToScalar());
 }

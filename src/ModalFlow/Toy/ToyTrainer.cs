@@ -136,10 +136,10 @@ public static class ToyTrainer
                     .masked_fill(tensor(blocked).reshape(batch.Count, 1, maxLen, maxLen), Scalars.Of(Masks.MinValue(ScalarType.Float32)));
             }
             var hidden = model.LanguageModel.ForwardAll(stack(seqs), mask);                        // [B, T, D]
-            var rows = arange(batch.Count, dtype: ScalarType.Int64);
+            var rows = TensorFactories.Arange(batch.Count, ScalarType.Int64);
             var pos = tensor(answerPos);
             var atAnswer = hidden[rows, pos];                                                      // [B, D]
-            var atEos = hidden[rows, pos + 1];
+            var atEos = hidden[rows, pos.add(Scalars.OfInteger(1), Scalars.One)];
             var logits = model.LanguageModel.Unembed(cat([atAnswer, atEos], 0));
             var targets = tensor(batch.Select(b => b.Answer).Concat(Enumerable.Repeat(eos, batch.Count)).ToArray());
             var auxLogits = aux.forward(features.reshape(-1, features.shape[2]));

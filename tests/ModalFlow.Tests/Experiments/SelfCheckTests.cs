@@ -23,6 +23,19 @@ internal sealed class LayerShiftEngine(IKnockoutEngine inner) : IKnockoutEngine
     public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs) => inner.RunLogits(clean, Shift(clean, specs));
 }
 
+/// <summary>Wrong on its first call only (then the honest engine): a transient fault, as memory corrupted under load would be.</summary>
+internal sealed class FirstCallWrongEngine(IKnockoutEngine inner) : IKnockoutEngine
+{
+    private readonly LayerShiftEngine _wrong = new(inner);
+    private int _calls;
+
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs) =>
+        _calls++ == 0 ? _wrong.Run(clean, specs) : inner.Run(clean, specs);
+
+    public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs) =>
+        _calls++ == 0 ? _wrong.RunLogits(clean, specs) : inner.RunLogits(clean, specs);
+}
+
 /// <summary>Self-verifying runs (issue 13): which cells are checked, and that a wrong engine cannot pass.</summary>
 public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
 {
@@ -129,6 +142,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("SELF-CHECK FAILED", badErr);
         Assert.Contains("Image->Question@", badErr);   // names the cell
         Assert.Contains("vs naive", badErr);
+        Assert.Contains("systematic engine error", badErr);   // the second opinion repeats the wrong value
         using (var store = RunStore.Open(Path.Combine(corrupt, RunStore.FileName)))
         {
             var v = store.Verification()!;
@@ -141,6 +155,19 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         var (reportCode, _, reportErr) = Run(["report", "--run", corrupt]);
         Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, reportCode);
         Assert.Contains("SELF-CHECK FAILED", reportErr);
+    }
+
+    [SharedFact]
+    public void A_Transient_Fault_Is_Told_Apart_From_An_Engine_Error()
+    {
+        EmbeddedToy.EnsurePresent();
+        var dir = Path.Combine(_tmp.FullName, "transient");
+        var (code, _, err) = Run(ToyRun(dir, "1"), inner => new FirstCallWrongEngine(inner));
+        log.WriteLine(err);
+        Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, code);   // the stored value is still wrong: the run fails
+        Assert.Contains("SELF-CHECK FAILED", err);
+        Assert.Contains("transient fault", err);
+        Assert.DoesNotContain("systematic", err);
     }
 
     [SharedFact]

@@ -125,7 +125,7 @@ public sealed class Qwen2VlVisionTower : ExplicitModule
         var exponents = tensor(evens, device: device).to(ScalarType.Float32).div(Scalars.Of(dim));
         var invFreq = pow(tensor((float)RotaryTheta, device: device), exponents).reciprocal();      // [head_dim / 4]
         long maxSide = grids.Max(g => Math.Max(g.H, g.W));
-        var table = outer(arange(maxSide, ScalarType.Float32, device), invFreq);                    // [maxSide, head_dim / 4]
+        var table = outer(TensorFactories.Arange(maxSide, ScalarType.Float32, device), invFreq);                    // [maxSide, head_dim / 4]
         var ids = grids.SelectMany(g => RotaryPositionIds(g, _cfg.SpatialMergeSize)).ToArray();
         var positions = tensor(ids, device: device).reshape(-1, 2);                                 // [N, 2] (row, col)
         var angles = table.index_select(0, positions.reshape(-1)).reshape(positions.shape[0], -1);  // [N, head_dim / 2]
