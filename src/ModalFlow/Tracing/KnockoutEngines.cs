@@ -168,6 +168,9 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
 /// <param name="maxRows">Bound on variants × recomputed positions per batch (memory); a batch always holds one variant.</param>
 public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
 {
+    /// <summary>Query rows × layers this engine has recomputed so far (a batch row per state, not per variant: RunGroup).</summary>
+    public long RowLayersComputed { get; private set; }
+
     protected override void Execute(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, Action<IReadOnlyList<int>, Tensor> sink)
     {
         var groups = specs.Select((s, i) => (Spec: s, Index: i)).GroupBy(x => x.Spec.FirstTarget);
@@ -185,8 +188,13 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         }
     }
 
-    /// <summary>Last-position logits [B, vocab] of a group of specs sharing t₀, sorted by ℓ₀.</summary>
-    private static Tensor RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
+    /// <summary>
+    /// Last-position logits [B, vocab] of a group of specs sharing t₀, sorted by ℓ₀. Variants whose computation is the
+    /// same so far share one row of the batch (a state): the same ℓ₀, the same blocked pairs and heads, and the same
+    /// in-window flag at every layer since (e.g. the windows a sweep clamps at layer 0 stay one state until the narrowest
+    /// ends); a state splits when its variants' flags part. Each state's row is exactly what each of its variants computes.
+    /// </summary>
+    private Tensor RunGroup(CleanRun clean, IReadOnlyList<KnockoutSpec> specs, int t0)
     {
         var decoder = clean.Decoder;
         long n = clean.SeqLen, q = n - t0;
@@ -194,40 +202,71 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         using var scope = NewDisposeScope();
         var rot = decoder.RotaryFor(clean.Positions, t0, (int)q);                                      // absolute (M-RoPE: 3-D) ids of the suffix
         var causal = Masks.Causal(q, t0, decoder.DType, decoder.Device);                               // [1, 1, q, N]
-        var blocked = SuffixBlocks(specs, t0, q, n, decoder.Device);                                   // [B, 1, q, N]
+        var (blocked, maskKey) = SuffixBlocks(specs, t0, q, n, decoder.Device);                       // [B, 1, q, N], equal keys = equal masks
         var heads = KnockoutEngine.EditedHeads(specs, decoder.NumHeads);
         if (heads is not null)
+        {
             blocked = blocked.logical_and(KnockoutEngine.HeadMask(heads, decoder.NumHeads, decoder.Device));        // [B, H, q, N]
-        var inLayer = new bool[layersCount * b];
-        for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l * b + i] = true;
-        var layerFlags = tensor(inLayer, device: decoder.Device).view(layersCount, b, 1, 1, 1);        // [L, B, 1, 1, 1]
+            maskKey = maskKey.Select((k, i) => $"{k}|{string.Concat(heads[i].Select(f => f ? '1' : '0'))}").ToArray();
+        }
+        var inLayer = new bool[layersCount, b];
+        for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l, i] = true;
 
-        Tensor? h = null;                                                   // [active, q, D], owned here (no scope)
-        int active = 0;
+        var stateOf = Enumerable.Repeat(-1, b).ToArray();                  // variant → row of h (−1: not started yet)
+        var representative = new List<int>();                              // state → one of its variants
+        Tensor? h = null;                                                   // [states, q, D], owned here (no scope)
         try
         {
             for (int l = specs[0].FirstLayer; l < layersCount; l++)
             {
                 using var layerScope = NewDisposeScope();
-                int joined = active;
-                while (joined < b && specs[joined].FirstLayer <= l) joined++;
-                if (joined > active)
+                // This layer's states: the previous ones, split where their variants' flags part, then the newcomers.
+                var key = new Dictionary<(int Parent, string Mask, bool In), int>();
+                var parents = new List<int>();
+                var nextRep = new List<int>();
+                var nextStateOf = (int[])stateOf.Clone();
+                foreach (bool newcomers in new[] { false, true })
+                    for (int i = 0; i < b; i++)
+                    {
+                        bool started = stateOf[i] >= 0;
+                        if (newcomers ? started || specs[i].FirstLayer > l : !started) continue;
+                        var k = (stateOf[i], maskKey[i], inLayer[l, i]);
+                        if (!key.TryGetValue(k, out int state))
+                        {
+                            key[k] = state = nextRep.Count;
+                            parents.Add(stateOf[i]);
+                            nextRep.Add(i);
+                        }
+                        nextStateOf[i] = state;
+                    }
+                bool unchanged = parents.Count == representative.Count && parents.Select((p, j) => p == j).All(x => x);
+                if (!unchanged)
                 {
-                    var newcomers = clean.LayerInputs[l][.., t0.., ..].expand(joined - active, q, -1);  // clean stream entering l
-                    var grown = (h is null ? newcomers.contiguous() : cat([h, newcomers], 0)).DetachFromDisposeScope();
+                    var carried = parents.Where(p => p >= 0).Select(p => (long)p).ToArray();
+                    int joining = parents.Count - carried.Length;
+                    var fromOld = h is null || carried.Length == 0 ? null
+                        : carried.Length == representative.Count && carried.Select((p, j) => p == j).All(x => x) ? h
+                        : h.index_select(0, tensor(carried, device: decoder.Device));
+                    var fresh = joining == 0 ? null : clean.LayerInputs[l][.., t0.., ..].expand(joining, q, -1);     // clean stream entering l
+                    var grown = (fromOld is null ? fresh!.contiguous() : fresh is null ? fromOld.alias() : cat([fromOld, fresh], 0)).DetachFromDisposeScope();
                     h?.Dispose();
                     h = grown;
-                    active = joined;
                 }
+                stateOf = nextStateOf;
+                representative = nextRep;
                 var prefixK = clean.Cache.Keys[l]![.., .., ..t0, ..];
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 bool lastLayer = l == layersCount - 1 && q > 1;
-                var next = StepActive(decoder, l, h!, active, b, inLayer, rot, causal, blocked, layerFlags, prefixK, prefixV, lastLayer)
-                    .DetachFromDisposeScope();
+                var inWindow = representative.Select(i => inLayer[l, i]).ToArray();
+                RowLayersComputed += representative.Count * q;
+                var next = StepActive(decoder, l, h!, inWindow, representative, rot, causal, blocked, prefixK, prefixV, lastLayer).DetachFromDisposeScope();
                 h!.Dispose();
                 h = next;
             }
-            return decoder.Unembed(decoder.FinalNorm(h![.., -1, ..])).MoveToOuterDisposeScope();           // [B, vocab]
+            var logits = decoder.Unembed(decoder.FinalNorm(h![.., -1, ..]));                                // [states, vocab]
+            bool oneToOne = representative.Count == b && stateOf.Select((st, i) => st == i).All(x => x);
+            return (oneToOne ? logits : logits.index_select(0, tensor(stateOf.Select(st => (long)st).ToArray(), device: decoder.Device)))
+                .MoveToOuterDisposeScope();                                                              // [B, vocab]
         }
         finally
         {
@@ -235,30 +274,48 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         }
     }
 
-    /// <summary>Layer l for the active variants [0, active): h [active, q, D] → [active, q or 1, D].</summary>
-    private static Tensor StepActive(ITextDecoder decoder, int l, Tensor h, int active, int b, bool[] inLayer, RotaryTables rot, Tensor causal,
-        Tensor blocked, Tensor layerFlags, Tensor prefixK, Tensor prefixV, bool lastLayer)
+    /// <summary>
+    /// One layer for the states h [S, q, D] → [S, q or 1, D]: state s edits this layer when <paramref name="inWindow"/>[s],
+    /// with the blocked pairs of its representative variant (rows of <paramref name="blocked"/> [B, 1 or H, q, N]).
+    /// </summary>
+    private static Tensor StepActive(ITextDecoder decoder, int l, Tensor h, bool[] inWindow, IReadOnlyList<int> representative, RotaryTables rot,
+        Tensor causal, Tensor blocked, Tensor prefixK, Tensor prefixV, bool lastLayer)
     {
         bool perHead = blocked.shape[1] > 1;                                // [B, H, q, N] when specs edit single heads
-        double min = Masks.MinValue(decoder.DType);
-        var inWindow = Enumerable.Range(0, active).Where(i => inLayer[l * b + i]).ToArray();
-        if (inWindow.Length == 0)                                           // outside every active window: the causal mask, broadcast
+        var min = Scalars.Of(Masks.MinValue(decoder.DType));
+        var edited = Enumerable.Range(0, inWindow.Length).Where(s => inWindow[s]).ToArray();
+        if (edited.Length == 0)                                             // outside every window: the causal mask, broadcast
             return decoder.ForwardSuffix(l, h, rot, causal, prefixK, prefixV, lastLayer);
-        if (inWindow.Length == active || !perHead)
-            return decoder.ForwardSuffix(l, h, rot, causal.masked_fill(blocked[..active].logical_and(layerFlags[l, ..active]), Scalars.Of(min)),
-                prefixK, prefixV, lastLayer);                                                          // mask [active, 1 or H, q, N]
-        // Per-head masks are H times a window mask, and most variants of a map are past their layer: only those in their
-        // window get one; the rest run as a second batch on the broadcast causal mask.
-        var inIdx = tensor(inWindow.Select(i => (long)i).ToArray(), device: decoder.Device);
-        var outIdx = tensor(Enumerable.Range(0, active).Where(i => !inLayer[l * b + i]).Select(i => (long)i).ToArray(), device: decoder.Device);
-        var edited = decoder.ForwardSuffix(l, h.index_select(0, inIdx), rot, causal.masked_fill(blocked.index_select(0, inIdx), Scalars.Of(min)),
-            prefixK, prefixV, lastLayer);
+        Tensor Rows(IEnumerable<int> states) => tensor(states.Select(s => (long)s).ToArray(), device: decoder.Device);
+        Tensor BlockedOf(IEnumerable<int> states)                           // the states' representatives' rows of blocked
+        {
+            var reps = states.Select(s => representative[s]).ToArray();
+            return reps.Select((r, j) => r == j).All(x => x) && reps.Length <= blocked.shape[0] ? blocked[..reps.Length]
+                : blocked.index_select(0, Rows(reps));
+        }
+        if (edited.Length == inWindow.Length || !perHead)
+        {
+            var flags = tensor(inWindow, device: decoder.Device).view(inWindow.Length, 1, 1, 1);
+            var all = Enumerable.Range(0, inWindow.Length);
+            var mask = causal.masked_fill(BlockedOf(all).logical_and(flags), min);                       // [S, 1 or H, q, N]
+            return decoder.ForwardSuffix(l, h, rot, mask, prefixK, prefixV, lastLayer);
+        }
+        // Per-head masks are H times a window mask, and most variants of a map are past their layer: only the states in
+        // their window get one; the rest run as a second batch on the broadcast causal mask.
+        var plainStates = Enumerable.Range(0, inWindow.Length).Where(s => !inWindow[s]).ToArray();
+        var inIdx = Rows(edited);
+        var outIdx = Rows(plainStates);
+        var withMask = decoder.ForwardSuffix(l, h.index_select(0, inIdx), rot, causal.masked_fill(BlockedOf(edited), min), prefixK, prefixV, lastLayer);
         var plain = decoder.ForwardSuffix(l, h.index_select(0, outIdx), rot, causal, prefixK, prefixV, lastLayer);
-        return empty([active, edited.shape[1], edited.shape[2]], edited.dtype, edited.device).index_copy_(0, inIdx, edited).index_copy_(0, outIdx, plain);
+        return empty([inWindow.Length, withMask.shape[1], withMask.shape[2]], withMask.dtype, withMask.device)
+            .index_copy_(0, inIdx, withMask).index_copy_(0, outIdx, plain);
     }
 
-    /// <summary>Bool [B, 1, q, N]: variant b blocks (row t₀+i, column j). Built once per distinct (sources, targets) pair.</summary>
-    private static Tensor SuffixBlocks(IReadOnlyList<KnockoutSpec> specs, int t0, long q, long n, Device device)
+    /// <summary>
+    /// Bool [B, 1, q, N]: variant b blocks (row t₀+i, column j), built once per distinct (sources, targets) pair; and each
+    /// variant's pair as a key (equal keys, equal masks).
+    /// </summary>
+    private static (Tensor Blocked, string[] Keys) SuffixBlocks(IReadOnlyList<KnockoutSpec> specs, int t0, long q, long n, Device device)
     {
         using var scope = NewDisposeScope();
         var pairs = new Dictionary<(PositionSet, PositionSet), int>();
@@ -276,6 +333,6 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         }
         var table = stack(distinct.Select(s => KnockoutEngine.BlockedPairs(s, t0, q, n, device)));     // [P, q, N]
         var picked = distinct.Count == specs.Count ? table : table.index_select(0, tensor(index, device: device));
-        return picked.unsqueeze(1).MoveToOuterDisposeScope();
+        return (picked.unsqueeze(1).MoveToOuterDisposeScope(), index.Select(p => p.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray());
     }
 }

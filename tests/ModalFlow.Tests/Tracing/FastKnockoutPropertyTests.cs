@@ -62,6 +62,57 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         log.WriteLine($"seed {seed} heads {heads}/{kvHeads} N={n}: worst relative |p2 fast - p2 naive| = {worst:E2}; p1 = {clean.P1:F4}");
     }
 
+    [Fact]
+    public void Identical_Variants_Share_Rows_And_Every_One_Still_Equals_Its_Naive_Knockout()
+    {
+        // Window sweeps clamp at layer 0 (those windows compute the same until the narrowest ends), plus a spec given twice,
+        // per-head variants of one block and a second block with the same targets: every case of sharing and splitting.
+        var rng = new Random(21);
+        int layers = 6, n = 30, heads = 4;
+        using var decoder = RandomDecoder(21, heads, 2, layers);
+        using var scope = NewDisposeScope();
+        using var generator = new TorchSharp.torch.Generator(21);
+        using var clean = CleanRun.Create(decoder, TensorFactories.Normal(0, 1, [1, n, decoder.HiddenSize], generator));
+        var image = PositionSet.Range("Image", 2, 20);
+        var question = PositionSet.Range("Question", 22, 27);
+        var last = PositionSet.Of("Last", [n - 1]);
+        List<KnockoutSpec> Sweep(PositionSet src, PositionSet dst, int window) =>
+            Enumerable.Range(0, layers).Select(l => new KnockoutSpec(src, dst, LayerWindow.Around(l, window, layers), $"{src.Name}->{dst.Name}@{l}")).ToList();
+        var specs = Sweep(image, question, 5).Concat(Sweep(question, last, 5)).Concat(Sweep(image, last, 3)).ToList();
+        specs.Add(specs[1]);
+        specs.AddRange(Enumerable.Range(0, heads).Select(h => new KnockoutSpec(image, question, [0, 1], $"Image->Question@0-1 head {h}") { Heads = [h] }));
+        specs.Add(new KnockoutSpec(image, question, [0, 1], "Image->Question@0-1 all heads") { Heads = [.. Enumerable.Range(0, heads)] });
+
+        var engine = new FastKnockoutEngine();
+        var fast = engine.Run(clean, specs);
+        var naive = new NaiveKnockoutEngine().Run(clean, specs);
+        for (int i = 0; i < specs.Count; i++)
+        {
+            double rel = Math.Abs(fast[i].P2 - naive[i].P2) / naive[i].P2;
+            Assert.True(rel <= 1e-5, $"{specs[i].Label} [{string.Join(",", specs[i].Layers)}]: fast {fast[i].P2:R} naive {naive[i].P2:R} (rel {rel:E2})");
+        }
+        Assert.Equal(fast[1].LogP2, fast[specs.Count - heads - 2].LogP2);              // the repeated spec: the very same row
+
+        // Rows computed, counted independently: per group (t₀) and layer, the distinct histories of the started variants
+        // (first layer, blocked pairs, heads, edit flags so far), each q rows; without sharing, one per variant.
+        long shared = 0, unshared = 0;
+        foreach (var group in specs.GroupBy(x => x.FirstTarget))
+        {
+            long q = n - group.Key;
+            for (int l = group.Min(x => x.FirstLayer); l < layers; l++)
+            {
+                var started = group.Where(x => x.FirstLayer <= l).ToList();
+                unshared += started.Count * q;
+                shared += q * started.Select(x => string.Join("/", x.FirstLayer, x.Sources.Name, x.Targets.Name,
+                    x.IsPerHead && x.Heads.Length < heads ? string.Join(" ", x.Heads) : "all",
+                    string.Concat(Enumerable.Range(x.FirstLayer, l - x.FirstLayer + 1).Select(k => x.Layers.Contains(k) ? '1' : '0')))).Distinct().Count();
+            }
+        }
+        log.WriteLine($"row-layers: {engine.RowLayersComputed} computed, {shared} distinct histories, {unshared} without sharing");
+        Assert.Equal(shared, engine.RowLayersComputed);
+        Assert.True(shared < unshared);
+    }
+
     [SharedFact]
     public void Knockout_Edge_Cases_Behave()
     {
