@@ -1,5 +1,5 @@
-using TorchSharp;
 using ModalFlow.Platform;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Models;
