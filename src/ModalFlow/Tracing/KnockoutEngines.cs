@@ -239,14 +239,14 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                         }
                         nextStateOf[i] = state;
                     }
-                bool unchanged = parents.Count == representative.Count && parents.Select((p, j) => p == j).All(x => x);
+                bool unchanged = IsIdentity(parents, representative.Count);
                 if (!unchanged)
                 {
-                    var carried = parents.Where(p => p >= 0).Select(p => (long)p).ToArray();
+                    var carried = parents.Where(p => p >= 0).ToArray();
                     int joining = parents.Count - carried.Length;
                     var fromOld = h is null || carried.Length == 0 ? null
-                        : carried.Length == representative.Count && carried.Select((p, j) => p == j).All(x => x) ? h
-                        : h.index_select(0, tensor(carried, device: decoder.Device));
+                        : IsIdentity(carried, representative.Count) ? h
+                        : h.index_select(0, tensor(carried.Select(p => (long)p).ToArray(), device: decoder.Device));
                     var fresh = joining == 0 ? null : clean.LayerInputs[l][.., t0.., ..].expand(joining, q, -1);     // clean stream entering l
                     var grown = (fromOld is null ? fresh!.contiguous() : fresh is null ? fromOld.alias() : cat([fromOld, fresh], 0)).DetachFromDisposeScope();
                     h?.Dispose();
@@ -264,7 +264,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                 h = next;
             }
             var logits = decoder.Unembed(decoder.FinalNorm(h![.., -1, ..]));                                // [states, vocab]
-            bool oneToOne = representative.Count == b && stateOf.Select((st, i) => st == i).All(x => x);
+            bool oneToOne = IsIdentity(stateOf, b);
             return (oneToOne ? logits : logits.index_select(0, tensor(stateOf.Select(st => (long)st).ToArray(), device: decoder.Device)))
                 .MoveToOuterDisposeScope();                                                              // [B, vocab]
         }
@@ -273,6 +273,9 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
             h?.Dispose();
         }
     }
+
+    /// <summary>True when <paramref name="xs"/> is 0, 1, …, count − 1 (a batch that needs no reindexing).</summary>
+    private static bool IsIdentity(IReadOnlyList<int> xs, int count) => xs.Count == count && Enumerable.Range(0, count).All(j => xs[j] == j);
 
     /// <summary>
     /// One layer for the states h [S, q, D] → [S, q or 1, D]: state s edits this layer when <paramref name="inWindow"/>[s],
@@ -290,7 +293,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
         Tensor BlockedOf(IEnumerable<int> states)                           // the states' representatives' rows of blocked
         {
             var reps = states.Select(s => representative[s]).ToArray();
-            return reps.Select((r, j) => r == j).All(x => x) && reps.Length <= blocked.shape[0] ? blocked[..reps.Length]
+            return IsIdentity(reps, reps.Length) ? blocked[..reps.Length]
                 : blocked.index_select(0, Rows(reps));
         }
         if (edited.Length == inWindow.Length || !perHead)
