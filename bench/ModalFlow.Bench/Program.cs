@@ -9,6 +9,26 @@ using static TorchSharp.torch;
 // The reported benchmark is `modalflow bench knockout`; this program is for finding where time goes.
 // Usage: ModalFlow.Bench [hidden] [layers] [what: all|last|question|parts]
 TorchRuntime.Initialize();
+if (args.Length > 2 && args[2] == "firstcall")
+{
+    // Each warmed-up elementwise function's first multi-threaded call in this process against its second, bit for bit
+    // (TorchRuntime warms MKL's vector math up; without that, about 1 in 20 first calls came out wrong on one thread's
+    // share). One line per function and dtype; the exit code is the number that differed.
+    int differed = 0;
+    foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float64 })
+        foreach (var name in args.Length > 3 ? args[3..] : TorchRuntime.WarmedUpFunctions)
+        {
+            using var scope = NewDisposeScope();
+            var x = linspace(0.1, 0.9, 637 * 16, dtype).reshape(637, 16);                 // large enough for ATen to split
+            var first = TorchRuntime.Apply(name, x);
+            var second = TorchRuntime.Apply(name, x);
+            bool equal = first.equal(second).all().item<bool>();
+            if (!equal) differed++;
+            Console.WriteLine($"{name} {dtype}: {(equal ? "equal" : $"DIFFERS, max |d| {(first - second).abs().max().to(ScalarType.Float64).item<double>():G3}")}");
+        }
+    Environment.ExitCode = differed;
+    return;
+}
 int hidden = args.Length > 0 ? int.Parse(args[0]) : 512, layers = args.Length > 1 ? int.Parse(args[1]) : 16;
 string what = args.Length > 2 ? args[2] : "all";
 bool WallClock = Environment.GetEnvironmentVariable("MF_WALL") == "1";

@@ -65,6 +65,65 @@ public static class TorchRuntime
                     "folder was not patched (GLIBCXX_3.4.32); rebuild with the repository's Directory.Build.targets. " +
                     "Check with: ldd -r " + Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"), e);
             }
+            WarmUpVectorMath();
         }
     }
+
+    // Every float elementwise function ATen may route to MKL's VML (more than it does: a warm-up of one that does not costs nothing).
+    private static readonly (string Name, Func<torch.Tensor, torch.Tensor> Apply)[] VectorMath =
+    [
+        ("abs", x => x.abs()),
+        ("acos", x => x.acos()),
+        ("asin", x => x.asin()),
+        ("atan", x => x.atan()),
+        ("ceil", x => x.ceil()),
+        ("cos", x => x.cos()),
+        ("cosh", x => x.cosh()),
+        ("erf", x => x.erf()),
+        ("erfc", x => x.erfc()),
+        ("erfinv", x => x.erfinv()),
+        ("exp", x => x.exp()),
+        ("expm1", x => x.expm1()),
+        ("floor", x => x.floor()),
+        ("lgamma", x => x.lgamma()),
+        ("log", x => x.log()),
+        ("log10", x => x.log10()),
+        ("log1p", x => x.log1p()),
+        ("log2", x => x.log2()),
+        ("reciprocal", x => x.reciprocal()),
+        ("round", x => x.round()),
+        ("rsqrt", x => x.rsqrt()),
+        ("sigmoid", x => x.sigmoid()),
+        ("sin", x => x.sin()),
+        ("sinh", x => x.sinh()),
+        ("sqrt", x => x.sqrt()),
+        ("tan", x => x.tan()),
+        ("tanh", x => x.tanh()),
+        ("trunc", x => x.trunc()),
+    ];
+
+    /// <summary>The elementwise functions <see cref="Initialize"/> warms up.</summary>
+    public static IReadOnlyList<string> WarmedUpFunctions { get; } = [.. VectorMath.Select(f => f.Name)];
+
+    /// <summary>
+    /// Calls every elementwise math function once on a tensor too small to be split across threads. libtorch computes
+    /// them with MKL's vector math (VML), which sets each function up on its first call; when that first call comes from
+    /// two threads at once (a large tensor, split by ATen's parallel_for), the second thread's half can come out wrong.
+    /// Measured here with the MKL shim: the first cos of a fresh process over 637×16 values returned up to 1.5e-4 off on
+    /// rows 318..636 in 6 of 100 processes (a clean pass's rotary table, so its p1 and prefix keys: the self-check then
+    /// caught the fast engine disagreeing with the naive one, which computes its own table later); 0 of 200 after this.
+    /// </summary>
+    private static void WarmUpVectorMath()
+    {
+        using var scope = torch.NewDisposeScope();
+        foreach (var dtype in new[] { torch.ScalarType.Float32, torch.ScalarType.Float64 })
+        {
+            var x = torch.linspace(0.1, 0.9, 8, dtype);                                    // inside every function's domain
+            foreach (var f in VectorMath) _ = f.Apply(x);
+        }
+    }
+
+    /// <summary>One of <see cref="WarmedUpFunctions"/> applied to <paramref name="x"/>.</summary>
+    public static torch.Tensor Apply(string name, torch.Tensor x) =>
+        (VectorMath.FirstOrDefault(f => f.Name == name).Apply ?? throw new ArgumentException($"not a warmed-up function: {name}", nameof(name)))(x);
 }
