@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ModalFlow.Results;
 using ModalFlow.Tracing;
+using static TorchSharp.torch;
 
 namespace ModalFlow.Experiments;
 
@@ -142,19 +143,45 @@ public static class SelfCheck
     /// <summary>
     /// A failed cell computed once more by both engines, so that the message tells a fault of this process (the engine
     /// now agrees with the reference: nondeterminism, e.g. memory corrupted under load) from an engine error (it
-    /// repeats its value).
+    /// repeats its value); when it repeats, the sample's clean pass is also run again, because an engine that reads a
+    /// wrong clean run (its keys, values, layer inputs) repeats the reference's disagreement without being wrong itself.
     /// </summary>
     private static string SecondOpinion(RecordingEngine recorded, IKnockoutEngine reference, RecordedCell cell, double naiveP2, double tolerance)
     {
         double again = recorded.RunAgain(cell.Clean, [cell.Spec])[0].P2;
         double naiveAgain = reference.Run(cell.Clean, [cell.Spec])[0].P2;
         static bool Near(double a, double b, double tol) => Math.Abs(a - b) <= tol;
-        string verdict = Near(naiveAgain, naiveP2, tolerance) && Near(again, naiveAgain, tolerance)
-            ? "they agree now: the recorded value was a transient fault of this process, not an engine error"
-            : Near(naiveAgain, naiveP2, tolerance) && Near(again, cell.P2, tolerance)
-                ? "the same disagreement again: a systematic engine error"
-                : "the values changed between computations: nondeterminism in this process";
+        string verdict;
+        if (Near(naiveAgain, naiveP2, tolerance) && Near(again, naiveAgain, tolerance))
+            verdict = "they agree now: the recorded value was a transient fault of this process, not an engine error";
+        else if (Near(naiveAgain, naiveP2, tolerance) && Near(again, cell.P2, tolerance))
+            verdict = CleanPassDifference(cell.Clean) is { } where
+                ? $"the same disagreement again, but the sample's clean pass computed again differs from the one the engines read ({where}): a fault of this process's clean forward (e.g. a library's first-call race), not an engine error"
+                : "the same disagreement again, on a clean pass that reproduces bit for bit: a systematic engine error";
+        else
+            verdict = "the values changed between computations: nondeterminism in this process";
         return string.Create(CultureInfo.InvariantCulture, $"; computed again: p2 {again:0.000000} vs naive {naiveAgain:0.000000}, {verdict}");
+    }
+
+    /// <summary>
+    /// The clean pass of <paramref name="clean"/>'s input run again and compared bit for bit with it (p1, then per layer
+    /// the residual entering it and its keys and values): null when equal, else where it first differs. A forward on the
+    /// same process and input is deterministic, so a difference means the stored clean run was computed wrongly.
+    /// </summary>
+    public static string? CleanPassDifference(CleanRun clean)
+    {
+        using var scope = NewDisposeScope();
+        using var fresh = CleanRun.Create(clean.Decoder, clean.Embeds, clean.Positions, clean.TargetTokenId);
+        static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.equal(b).all().item<bool>();
+        if (fresh.LogP1 != clean.LogP1)
+            return string.Create(CultureInfo.InvariantCulture, $"p1 {clean.P1:0.000000}, computed again {fresh.P1:0.000000}");
+        for (int l = 0; l < clean.NumLayers; l++)
+        {
+            if (!Same(fresh.LayerInputs[l], clean.LayerInputs[l])) return $"the residual entering layer {l}";
+            if (!Same(fresh.Cache.Keys[l]!, clean.Cache.Keys[l]!)) return $"layer {l}'s keys";
+            if (!Same(fresh.Cache.Values[l]!, clean.Cache.Values[l]!)) return $"layer {l}'s values";
+        }
+        return null;
     }
 
     private static string Describe(RecordedCell c, double naiveP2)

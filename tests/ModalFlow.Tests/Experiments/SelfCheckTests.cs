@@ -36,6 +36,35 @@ internal sealed class FirstCallWrongEngine(IKnockoutEngine inner) : IKnockoutEng
         _calls++ == 0 ? _wrong.RunLogits(clean, specs) : inner.RunLogits(clean, specs);
 }
 
+/// <summary>
+/// An honest engine handed a wrong clean run: before its first call it scales layer 0's clean keys in place, as a clean
+/// forward computed wrongly would leave them (seen: MKL's first-call race in the rotary table). The naive reference
+/// recomputes everything from the embeddings and is not affected.
+/// </summary>
+internal sealed class CorruptedCleanRunEngine(IKnockoutEngine inner) : IKnockoutEngine
+{
+    private bool _done;
+
+    private void Corrupt(CleanRun clean)
+    {
+        if (_done) return;
+        _done = true;
+        clean.Cache.Keys[0]!.mul_(ModalFlow.Platform.Scalars.Of(1.5));
+    }
+
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        Corrupt(clean);
+        return inner.Run(clean, specs);
+    }
+
+    public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
+    {
+        Corrupt(clean);
+        return inner.RunLogits(clean, specs);
+    }
+}
+
 /// <summary>Self-verifying runs (issue 13): which cells are checked, and that a wrong engine cannot pass.</summary>
 public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
 {
@@ -168,6 +197,19 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("SELF-CHECK FAILED", err);
         Assert.Contains("transient fault", err);
         Assert.DoesNotContain("systematic", err);
+    }
+
+    [SharedFact]
+    public void A_Wrong_Clean_Run_Is_Told_Apart_From_An_Engine_Error()
+    {
+        EmbeddedToy.EnsurePresent();
+        var dir = Path.Combine(_tmp.FullName, "clean");
+        var (code, _, err) = Run(ToyRun(dir, "1"), inner => new CorruptedCleanRunEngine(inner));
+        log.WriteLine(err);
+        Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, code);   // its numbers are wrong all the same
+        Assert.Contains("SELF-CHECK FAILED", err);
+        Assert.Contains("clean pass computed again differs from the one the engines read (layer 0's keys)", err);
+        Assert.DoesNotContain("systematic engine error", err);
     }
 
     [SharedFact]
