@@ -22,7 +22,7 @@ if (args.Length > 2 && args[2] == "firstcall")
             var x = linspace(0.1, 0.9, 637 * 16, dtype).reshape(637, 16);                 // large enough for ATen to split
             var first = TorchRuntime.Apply(name, x);
             var second = TorchRuntime.Apply(name, x);
-            bool equal = first.equal(second).all().item<bool>();
+            bool equal = first.Equals(second);                                              // torch.equal
             if (!equal) differed++;
             Console.WriteLine($"{name} {dtype}: {(equal ? "equal" : $"DIFFERS, max |d| {(first - second).abs().max().to(ScalarType.Float64).item<double>():G3}")}");
         }

@@ -151,15 +151,14 @@ public static class SelfCheck
         double again = recorded.RunAgain(cell.Clean, [cell.Spec])[0].P2;
         double naiveAgain = reference.Run(cell.Clean, [cell.Spec])[0].P2;
         static bool Near(double a, double b, double tol) => Math.Abs(a - b) <= tol;
-        string verdict;
-        if (Near(naiveAgain, naiveP2, tolerance) && Near(again, naiveAgain, tolerance))
-            verdict = "they agree now: the recorded value was a transient fault of this process, not an engine error";
-        else if (Near(naiveAgain, naiveP2, tolerance) && Near(again, cell.P2, tolerance))
-            verdict = CleanPassDifference(cell.Clean) is { } where
-                ? $"the same disagreement again, but the sample's clean pass computed again differs from the one the engines read ({where}): a fault of this process's clean forward (e.g. a library's first-call race), not an engine error"
-                : "the same disagreement again, on a clean pass that reproduces bit for bit: a systematic engine error";
-        else
-            verdict = "the values changed between computations: nondeterminism in this process";
+        bool referenceSteady = Near(naiveAgain, naiveP2, tolerance);
+        string verdict = referenceSteady && Near(again, naiveAgain, tolerance)
+            ? "they agree now: the recorded value was a transient fault of this process, not an engine error"
+            : !referenceSteady || !Near(again, cell.P2, tolerance)
+                ? "the values changed between computations: nondeterminism in this process"
+                : CleanPassDifference(cell.Clean) is { } where
+                    ? $"the same disagreement again, but the sample's clean pass computed again differs from the one the engines read ({where}): a fault of this process's clean forward (e.g. a library's first-call race), not an engine error"
+                    : "the same disagreement again, on a clean pass that reproduces bit for bit: a systematic engine error";
         return string.Create(CultureInfo.InvariantCulture, $"; computed again: p2 {again:0.000000} vs naive {naiveAgain:0.000000}, {verdict}");
     }
 
@@ -168,18 +167,17 @@ public static class SelfCheck
     /// the residual entering it and its keys and values): null when equal, else where it first differs. A forward on the
     /// same process and input is deterministic, so a difference means the stored clean run was computed wrongly.
     /// </summary>
-    public static string? CleanPassDifference(CleanRun clean)
+    private static string? CleanPassDifference(CleanRun clean)
     {
         using var scope = NewDisposeScope();
         using var fresh = CleanRun.Create(clean.Decoder, clean.Embeds, clean.Positions, clean.TargetTokenId);
-        static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.equal(b).all().item<bool>();
         if (fresh.LogP1 != clean.LogP1)
             return string.Create(CultureInfo.InvariantCulture, $"p1 {clean.P1:0.000000}, computed again {fresh.P1:0.000000}");
-        for (int l = 0; l < clean.NumLayers; l++)
+        for (int l = 0; l < clean.NumLayers; l++)                         // Tensor.Equals: torch.equal (shape and every element)
         {
-            if (!Same(fresh.LayerInputs[l], clean.LayerInputs[l])) return $"the residual entering layer {l}";
-            if (!Same(fresh.Cache.Keys[l]!, clean.Cache.Keys[l]!)) return $"layer {l}'s keys";
-            if (!Same(fresh.Cache.Values[l]!, clean.Cache.Values[l]!)) return $"layer {l}'s values";
+            if (!fresh.LayerInputs[l].Equals(clean.LayerInputs[l])) return $"the residual entering layer {l}";
+            if (!fresh.Cache.Keys[l]!.Equals(clean.Cache.Keys[l]!)) return $"layer {l}'s keys";
+            if (!fresh.Cache.Values[l]!.Equals(clean.Cache.Values[l]!)) return $"layer {l}'s values";
         }
         return null;
     }

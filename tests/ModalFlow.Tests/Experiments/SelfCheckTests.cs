@@ -45,24 +45,16 @@ internal sealed class CorruptedCleanRunEngine(IKnockoutEngine inner) : IKnockout
 {
     private bool _done;
 
-    private void Corrupt(CleanRun clean)
+    private CleanRun Corrupted(CleanRun clean)
     {
-        if (_done) return;
+        if (!_done) clean.Cache.Keys[0]!.mul_(ModalFlow.Platform.Scalars.Of(1.5));
         _done = true;
-        clean.Cache.Keys[0]!.mul_(ModalFlow.Platform.Scalars.Of(1.5));
+        return clean;
     }
 
-    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
-    {
-        Corrupt(clean);
-        return inner.Run(clean, specs);
-    }
+    public IReadOnlyList<KnockoutOutcome> Run(CleanRun clean, IReadOnlyList<KnockoutSpec> specs) => inner.Run(Corrupted(clean), specs);
 
-    public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs)
-    {
-        Corrupt(clean);
-        return inner.RunLogits(clean, specs);
-    }
+    public IReadOnlyList<float[]> RunLogits(CleanRun clean, IReadOnlyList<KnockoutSpec> specs) => inner.RunLogits(Corrupted(clean), specs);
 }
 
 /// <summary>Self-verifying runs (issue 13): which cells are checked, and that a wrong engine cannot pass.</summary>
@@ -186,15 +178,21 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
         Assert.Contains("SELF-CHECK FAILED", reportErr);
     }
 
+    /// <summary>A toy run (every cell checked) on a wrapped engine, which must fail its self-check; its stderr.</summary>
+    private string FailedRun(string name, Func<IKnockoutEngine, IKnockoutEngine> wrap)
+    {
+        EmbeddedToy.EnsurePresent();
+        var (code, _, err) = Run(ToyRun(Path.Combine(_tmp.FullName, name), "1"), wrap);
+        log.WriteLine(err);
+        Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, code);   // the stored values are wrong either way: the run fails
+        Assert.Contains("SELF-CHECK FAILED", err);
+        return err;
+    }
+
     [SharedFact]
     public void A_Transient_Fault_Is_Told_Apart_From_An_Engine_Error()
     {
-        EmbeddedToy.EnsurePresent();
-        var dir = Path.Combine(_tmp.FullName, "transient");
-        var (code, _, err) = Run(ToyRun(dir, "1"), inner => new FirstCallWrongEngine(inner));
-        log.WriteLine(err);
-        Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, code);   // the stored value is still wrong: the run fails
-        Assert.Contains("SELF-CHECK FAILED", err);
+        var err = FailedRun("transient", inner => new FirstCallWrongEngine(inner));
         Assert.Contains("transient fault", err);
         Assert.DoesNotContain("systematic", err);
     }
@@ -202,12 +200,7 @@ public sealed class SelfCheckTests(ITestOutputHelper log) : IDisposable
     [SharedFact]
     public void A_Wrong_Clean_Run_Is_Told_Apart_From_An_Engine_Error()
     {
-        EmbeddedToy.EnsurePresent();
-        var dir = Path.Combine(_tmp.FullName, "clean");
-        var (code, _, err) = Run(ToyRun(dir, "1"), inner => new CorruptedCleanRunEngine(inner));
-        log.WriteLine(err);
-        Assert.Equal(ModalFlow.Cli.CliContext.ExitSelfCheckFailed, code);   // its numbers are wrong all the same
-        Assert.Contains("SELF-CHECK FAILED", err);
+        var err = FailedRun("clean", inner => new CorruptedCleanRunEngine(inner));
         Assert.Contains("clean pass computed again differs from the one the engines read (layer 0's keys)", err);
         Assert.DoesNotContain("systematic engine error", err);
     }
