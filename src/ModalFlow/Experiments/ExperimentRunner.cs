@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ModalFlow.Checkpoints;
 using ModalFlow.Data;
 using ModalFlow.Inference;
+using ModalFlow.Models;
 using ModalFlow.Platform;
 using ModalFlow.Results;
 using ModalFlow.Text;
@@ -156,14 +157,56 @@ public static class ExperimentRunner
 
         int done = 0;
         var trimmer = new NativeHeapTrimmer();
-        foreach (var row in todo)
+        // Samples wait after their clean pass until a group is full, then their answers are decoded in lockstep (one weight
+        // read per token for the group) and each is finished and committed in row order. Each answer is the one it gets alone.
+        int groupRows = Generation.LockstepRows(model.Decoder);
+        var group = new List<PreparedSample>();
+        void FinishGroup()
         {
-            ct.ThrowIfCancellationRequested();
-            progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
-            using (var scope = NewDisposeScope())
-                ProcessSample(o, model, store, row, resolver, blocks, engine, check, timings);
-            trimmer.AfterSample();
-            done++;
+            try
+            {
+                if (group.Count == 0) return;
+                IReadOnlyList<Prediction> predictions;
+                using (var scope = NewDisposeScope())
+                    predictions = timings.Generation(() => Predictor.PredictMany(model, group.Select(g => (g.Input, g.Clean)).ToList(), o.MaxNewTokens));
+                for (int i = 0; i < group.Count; i++)
+                {
+                    using (var scope = NewDisposeScope())
+                        FinishSample(o, model, store, group[i], predictions[i], resolver, blocks, engine, check, timings);
+                    group[i].Dispose();
+                    trimmer.AfterSample();
+                    done++;
+                }
+            }
+            finally
+            {
+                foreach (var g in group) g.Dispose();
+                group.Clear();
+            }
+        }
+        try
+        {
+            foreach (var row in todo)
+            {
+                if (ct.IsCancellationRequested) FinishGroup();                   // what is prepared is committed before stopping
+                ct.ThrowIfCancellationRequested();
+                progress?.Invoke(new RunProgress(alreadyDone + done, slice.Count, 0, 0, row.QuestionId));
+                PreparedSample? prepared;
+                using (var scope = NewDisposeScope())
+                    prepared = PrepareSample(o, model, store, row, timings);
+                if (prepared is null)
+                {
+                    done++;
+                    continue;
+                }
+                group.Add(prepared);
+                if (group.Count >= groupRows || group.Sum(g => g.Clean.Bytes) >= LockstepGroupBytes) FinishGroup();
+            }
+            FinishGroup();
+        }
+        finally
+        {
+            foreach (var g in group) g.Dispose();
         }
         store.Timings = timings.ToJson();
         var (used, excluded) = store.Counts();
@@ -219,79 +262,124 @@ public static class ExperimentRunner
     }
 
     /// <summary>
+    /// The clean runs of the samples waiting for their answers together hold at most about this much (a group closes when it
+    /// reaches it): 2 GiB is two LLaVA-1.5-7B samples in float32, or four 1024-wide benchmark samples at most.
+    /// </summary>
+    private const long LockstepGroupBytes = 2L << 30;
+
+    /// <summary>A sample after its clean pass, before its answer: owns its input and clean run.</summary>
+    internal sealed class PreparedSample(GqaTaskRow row, PreparedInput input, CleanRun clean) : IDisposable
+    {
+        public GqaTaskRow Row { get; } = row;
+        public PreparedInput Input { get; } = input;
+        public CleanRun Clean { get; } = clean;
+
+        public void Dispose()
+        {
+            Clean.Dispose();
+            Input.Dispose();
+        }
+    }
+
+    /// <summary>
     /// One sample, as `run` does it, committed to <paramref name="store"/>; <paramref name="clock"/> (the cost planner's)
     /// is told when each phase ends.
     /// </summary>
     internal static void ProcessSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, TaskPositionResolver resolver,
         IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, StageTimings timings, SamplePhaseClock? clock = null)
     {
+        using var sample = PrepareSample(o, m, store, row, timings, clock);
+        if (sample is null) return;
+        var prediction = timings.Generation(() => Predictor.Predict(m, sample.Input, sample.Clean, o.MaxNewTokens));
+        clock?.End(SamplePhase.Answer);
+        FinishSample(o, m, store, sample, prediction, resolver, blocks, engine, check, timings, clock);
+    }
+
+    /// <summary>The image and prompt made ready and the clean pass run; null when the sample is excluded (committed as such).</summary>
+    private static PreparedSample? PrepareSample(RunOptions o, LoadedModel m, RunStore store, GqaTaskRow row, StageTimings timings, SamplePhaseClock? clock = null)
+    {
         void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
 
         var imagePath = Path.Combine(o.Images, row.ImageFileName);
         if (!File.Exists(imagePath) && File.Exists(Path.Combine(o.Images, row.ImgId + ".png"))) imagePath = Path.Combine(o.Images, row.ImgId + ".png");
-        if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return; }
+        if (!File.Exists(imagePath)) { Exclude("missing image", imagePath); return null; }
         PreparedInput input;
         try { input = timings.Vision(() => PreparedInput.Create(m, imagePath, row.Question, o.ImageMode)); }
-        catch (InputException e) { Exclude("bad input", e.Message); return; }
+        catch (InputException e) { Exclude("bad input", e.Message); return null; }
         clock?.End(SamplePhase.Prepare);
-        using (input)
+        try
         {
             // One clean forward per sample: it gives the first token's distribution, the greedy answer continues from a
             // fork of its KV cache, and (first sub-word) it is the clean run every knockout reads.
             // FastV's ranking reads the clean run's attention from the last position: kept only when pruning.
             bool attention = o.Experiment.Kind == ExperimentKind.Prune;
-            using var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention));
+            var clean = timings.Clean(() => CleanRun.Create(m.Decoder, input.Embeds, input.Positions, keepLastRowAttention: attention));
             clock?.End(SamplePhase.Clean);
-            var prediction = timings.Generation(() => Predictor.Predict(m, input, clean, o.MaxNewTokens));
-            clock?.End(SamplePhase.Answer);
-            var predicted = prediction.Answer.Trim().ToLowerInvariant();
-            if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
-            {
-                Exclude("incorrect", $"predicted '{predicted}', gold '{row.Answer}'");
-                return;
-            }
-            var answerTokens = prediction.AnswerTokenIds;
-            if (answerTokens.Count == 0) { Exclude("empty answer", "the model produced end-of-sequence first"); return; }
-
-            // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
-            // new last position (a second clean pass over the longer sequence).
-            using var final = o.Subword == "final" && answerTokens.Count > 1 ? timings.Clean(() => FinalSubwordRun(m, input, answerTokens, attention)) : null;
-            clock?.End(SamplePhase.Clean);
-            var run = final ?? clean;
-            int last = (int)run.SeqLen - 1;
-            long target = run.TargetTokenId;
-
-            var sets = new Dictionary<string, PositionSet>(StringComparer.Ordinal);
-            PositionSet Resolve(string name, SequenceLayout layout)
-            {
-                if (sets.TryGetValue(name, out var known)) return known;
-                return sets[name] = name == NamedPositions.Last ? PositionSet.Of(NamedPositions.Last, [last]) : resolver.Resolve(name, row, layout);
-            }
-            try
-            {
-                foreach (var b in blocks) { Resolve(b.Source, input.Layout); Resolve(b.Target, input.Layout); }
-            }
-            catch (InputException e) { Exclude("position set", e.Message); return; }
-            var empty = sets.Where(kv => kv.Value.Count == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
-            if (empty.Count > 0 && o.EmptySets == "exclude")
-            {
-                Exclude(ExcludedSample.EmptyPositionSetReason, $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
-                return;
-            }
-
-            var recorder = new RecordingEngine(engine);
-            var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, recorder, blocks, Resolve);
-            var measured = timings.Knockouts(() => Measurements.For(o.Experiment.Kind)(sample));
-            // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
-            // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
-            clock?.End(SamplePhase.Measure);
-            var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
-                VerificationSummary.ToleranceFor(o.DType), check.Reference);
-            store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null, verification);
-            check.AnyChecked |= verification.Cells > 0;
-            clock?.End(SamplePhase.Commit);
-            if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));
+            return new PreparedSample(row, input, clean);
         }
+        catch
+        {
+            input.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The filter, the measurements and the self-check of a prepared sample given its answer; commits it.</summary>
+    private static void FinishSample(RunOptions o, LoadedModel m, RunStore store, PreparedSample prepared, Prediction prediction,
+        TaskPositionResolver resolver, IReadOnlyList<BlockDescriptor> blocks, IKnockoutEngine engine, SelfCheckState check, StageTimings timings,
+        SamplePhaseClock? clock = null)
+    {
+        var (row, input, clean) = (prepared.Row, prepared.Input, prepared.Clean);
+        void Exclude(string reason, string detail) => store.CommitExcluded(new ExcludedSample(row.Task, row.QuestionId, reason, detail));
+
+        bool attention = o.Experiment.Kind == ExperimentKind.Prune;
+        var predicted = prediction.Answer.Trim().ToLowerInvariant();
+        if (o.Filter == "correct" && predicted != row.Answer.Trim().ToLowerInvariant())
+        {
+            Exclude("incorrect", $"predicted '{predicted}', gold '{row.Answer}'");
+            return;
+        }
+        var answerTokens = prediction.AnswerTokenIds;
+        if (answerTokens.Count == 0) { Exclude("empty answer", "the model produced end-of-sequence first"); return; }
+
+        // Final sub-word: the answer teacher-forced up to its last token, whose probability is then tracked at the
+        // new last position (a second clean pass over the longer sequence).
+        using var final = o.Subword == "final" && answerTokens.Count > 1 ? timings.Clean(() => FinalSubwordRun(m, input, answerTokens, attention)) : null;
+        clock?.End(SamplePhase.Clean);
+        var run = final ?? clean;
+        int last = (int)run.SeqLen - 1;
+        long target = run.TargetTokenId;
+
+        var sets = new Dictionary<string, PositionSet>(StringComparer.Ordinal);
+        PositionSet Resolve(string name, SequenceLayout layout)
+        {
+            if (sets.TryGetValue(name, out var known)) return known;
+            return sets[name] = name == NamedPositions.Last ? PositionSet.Of(NamedPositions.Last, [last]) : resolver.Resolve(name, row, layout);
+        }
+        try
+        {
+            foreach (var b in blocks) { Resolve(b.Source, input.Layout); Resolve(b.Target, input.Layout); }
+        }
+        catch (InputException e) { Exclude("position set", e.Message); return; }
+        var empty = sets.Where(kv => kv.Value.Count == 0).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        if (empty.Count > 0 && o.EmptySets == "exclude")
+        {
+            Exclude(ExcludedSample.EmptyPositionSetReason, $"{string.Join(", ", empty)} empty (with --empty-sets keep, the paper's choice, it would block nothing)");
+            return;
+        }
+
+        var recorder = new RecordingEngine(engine);
+        var sample = new SampleContext(o, m, row, input, clean, run, predicted, target, recorder, blocks, Resolve);
+        var measured = timings.Knockouts(() => Measurements.For(o.Experiment.Kind)(sample));
+        // The self-check: a share of this sample's cells recomputed by the naive engine on the same clean run, stored
+        // with the sample's rows in one transaction; a disagreement stops the run after the sample is stored.
+        clock?.End(SamplePhase.Measure);
+        var verification = SelfCheck.Verify(row.Task, row.QuestionId, recorder, check.Fraction, atLeastOne: !check.AnyChecked,
+            VerificationSummary.ToleranceFor(o.DType), check.Reference);
+        store.CommitSample(row.Task, row.QuestionId, measured.Knockout, measured.Lens, empty.Count > 0 ? SampleNote.NothingBlocked(empty) : null, verification);
+        check.AnyChecked |= verification.Cells > 0;
+        clock?.End(SamplePhase.Commit);
+        if (!verification.Passed) throw new SelfCheckFailedException(verification, Path.GetFullPath(o.Out));
     }
 
     /// <summary>The clean run of the prompt followed by the answer's tokens but its last, tracking the last token.</summary>

@@ -24,15 +24,35 @@ public static class Predictor
     /// Greedy answer continuing from a clean run of the same prompt: its last-position distribution is the first
     /// token's, and decoding goes on from a fork of its KV cache, so the prompt's forward runs once per sample.
     /// </summary>
-    public static Prediction Predict(LoadedModel m, PreparedInput input, CleanRun clean, int maxNewTokens = 128, int topK = 5)
+    public static Prediction Predict(LoadedModel m, PreparedInput input, CleanRun clean, int maxNewTokens = 128, int topK = 5) =>
+        PredictMany(m, [(input, clean)], maxNewTokens, topK)[0];
+
+    /// <summary>
+    /// <see cref="Predict(LoadedModel, PreparedInput, CleanRun, int, int)"/> for several samples, decoded in lockstep
+    /// (<see cref="Generation.ContinueMany"/>: one weight read per step for all of them); each gets the answer it gets alone.
+    /// </summary>
+    public static IReadOnlyList<Prediction> PredictMany(LoadedModel m, IReadOnlyList<(PreparedInput Input, CleanRun Clean)> samples,
+        int maxNewTokens = 128, int topK = 5)
     {
         CheckMaxNewTokens(maxNewTokens);
-        if (clean.SeqLen != input.Layout.SeqLen)
-            throw new ArgumentException($"the clean run covers {clean.SeqLen} positions, the prompt {input.Layout.SeqLen}", nameof(clean));
-        using var cache = clean.Cache.Fork();
-        var tokens = Generation.Continue(m.Decoder, cache, clean.Positions, clean.Top1Id, maxNewTokens, m.EosTokenIds.ToArray());
-        using var probs = clean.LogProbs.exp().cpu();
-        return Build(m, input, tokens, probs.data<float>().ToArray(), topK);
+        foreach (var (input, clean) in samples)
+            if (clean.SeqLen != input.Layout.SeqLen)
+                throw new ArgumentException($"the clean run covers {clean.SeqLen} positions, the prompt {input.Layout.SeqLen}", nameof(samples));
+        var forks = samples.Select(s => s.Clean.Cache.Fork()).ToList();
+        try
+        {
+            var tokens = Generation.ContinueMany(m.Decoder, samples.Select((s, i) => new Continuation(forks[i], s.Clean.Positions, s.Clean.Top1Id)).ToList(),
+                maxNewTokens, m.EosTokenIds.ToArray());
+            return samples.Select((s, i) =>
+            {
+                using var probs = s.Clean.LogProbs.exp().cpu();
+                return Build(m, s.Input, tokens[i], probs.data<float>().ToArray(), topK);
+            }).ToList();
+        }
+        finally
+        {
+            foreach (var f in forks) f.Dispose();
+        }
     }
 
     private static Prediction Build(LoadedModel m, PreparedInput input, IReadOnlyList<long> tokenIds, float[] probs, int topK)

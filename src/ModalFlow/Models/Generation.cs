@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ModalFlow.Models;
@@ -36,23 +37,49 @@ public static class Generation
     /// prompt's <paramref name="positions"/> (new tokens continue at max + 1 on every axis).
     /// </summary>
     public static IReadOnlyList<long> Continue(ITextDecoder decoder, KvCache promptCache, PositionIds positions, long firstToken,
-        int maxNewTokens, IReadOnlyCollection<long> eosIds)
+        int maxNewTokens, IReadOnlyCollection<long> eosIds) =>
+        ContinueMany(decoder, [new Continuation(promptCache, positions, firstToken)], maxNewTokens, eosIds)[0];
+
+    /// <summary>
+    /// How many prompts to decode in lockstep on <paramref name="decoder"/>: <see cref="FewRowProduct.MaxRows"/> where its
+    /// products are computed row by row in a fixed order (CPU float32 with FMA), else 1: libtorch's batched products round
+    /// differently from its one-row product, and an answer must not depend on which samples happened to share a step.
+    /// </summary>
+    public static int LockstepRows(ITextDecoder decoder) =>
+        decoder.Device.type == DeviceType.CPU && decoder.DType == ScalarType.Float32 && FewRowProduct.HardwareSupported ? FewRowProduct.MaxRows : 1;
+
+    /// <summary>
+    /// <see cref="Continue"/> for several prompts in lockstep: each step decodes one token of every prompt still going in one
+    /// <see cref="ITextDecoder.ExtendMany"/> call, which reads the weights once for all of them. Each prompt's tokens are
+    /// the ones it gets alone (ExtendMany's contract).
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<long>> ContinueMany(ITextDecoder decoder, IReadOnlyList<Continuation> prompts, int maxNewTokens,
+        IReadOnlyCollection<long> eosIds)
     {
         if (maxNewTokens < 1) throw new ArgumentOutOfRangeException(nameof(maxNewTokens), "at least one new token is needed");
-        var tokens = new List<long>();
-        long next = firstToken, position = positions.Next;
-        int axes = positions.Axes;
-        for (int step = 0; step < maxNewTokens && !eosIds.Contains(next); step++)
+        var tokens = prompts.Select(_ => new List<long>()).ToArray();
+        var next = prompts.Select(p => p.FirstToken).ToArray();
+        var position = prompts.Select(p => p.Positions.Next).ToArray();
+        var going = Enumerable.Range(0, prompts.Count).ToList();
+        for (int step = 0; step < maxNewTokens && going.Count > 0; step++)
         {
-            tokens.Add(next);
-            if (step + 1 == maxNewTokens) break;
+            going.RemoveAll(i => eosIds.Contains(next[i]));
+            foreach (var i in going) tokens[i].Add(next[i]);
+            if (step + 1 == maxNewTokens || going.Count == 0) break;
             using var stepScope = NewDisposeScope();
-            var ids = tensor(new[] { next }, dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(0);
-            var at = PositionIds.FromAxes(Enumerable.Range(0, axes).Select(_ => new[] { position }).ToArray());
-            var logits = decoder.Extend(decoder.Embed(ids), promptCache, at);
-            next = logits[0].argmax().item<long>();
-            position++;
+            var ids = tensor(going.Select(i => next[i]).ToArray(), dtype: ScalarType.Int64, device: decoder.Device).unsqueeze(1);  // [B, 1]
+            var at = going.Select(i => PositionIds.FromAxes(Enumerable.Range(0, prompts[i].Positions.Axes).Select(_ => new[] { position[i] }).ToArray())).ToList();
+            var logits = decoder.ExtendMany(decoder.Embed(ids), going.Select(i => prompts[i].Cache).ToList(), at);      // [B, vocab]
+            var chosen = logits.argmax(1).cpu().data<long>().ToArray();
+            for (int j = 0; j < going.Count; j++)
+            {
+                next[going[j]] = chosen[j];
+                position[going[j]]++;
+            }
         }
         return tokens;
     }
 }
+
+/// <summary>A prompt to continue greedily: its keys/values (appended to), its position ids and its first new token.</summary>
+public sealed record Continuation(KvCache Cache, PositionIds Positions, long FirstToken);

@@ -42,6 +42,19 @@ public interface ITextDecoder
     Tensor Extend(Tensor embeds, KvCache cache, PositionIds positions);
 
     /// <summary>
+    /// Lockstep decoding: one new token for each of B sequences, embeds [B, 1, D], sequence i on <paramref name="caches"/>[i]
+    /// (appended to) at <paramref name="positions"/>[i] → logits [B, vocab]. Row i must equal what
+    /// <see cref="Extend"/> gives sequence i alone (greedy answers must not depend on which samples decode together).
+    /// This default runs them one by one; a decoder that can batch them exactly overrides it.
+    /// </summary>
+    Tensor ExtendMany(Tensor embeds, IReadOnlyList<KvCache> caches, IReadOnlyList<PositionIds> positions)
+    {
+        using var scope = NewDisposeScope();
+        var rows = Enumerable.Range(0, caches.Count).Select(i => Extend(embeds[i..(i + 1)], caches[i], positions[i])).ToList();
+        return cat(rows, 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// Layer <paramref name="layer"/> over B variants of the suffix [t0, N): h [B, q, D], <paramref name="mask"/> additive
     /// [B, 1 or heads, q, N], the clean prefix keys/values [1, kv_heads, t0, hd]. Returns the new residual [B, q, D]; with
     /// <paramref name="lastRowOnly"/> only the last position's [B, 1, D] (a recompute's last layer: no other row is read).

@@ -44,24 +44,26 @@ public sealed class Dense : WeightModule
     public Tensor Forward(Tensor x) => Linear.Apply(x, weight, bias);
 }
 
-/// <summary><c>nn.functional.linear</c>, with a faster route for the few-row batches the knockout engine runs on CPU.</summary>
+/// <summary><c>nn.functional.linear</c>, with faster routes for the few-row batches of decoding and the knockout engine on CPU.</summary>
 public static class Linear
 {
     /// <summary>
     /// Row counts served as (W·xᵀ)ᵀ on CPU. For 2–48 rows the x·Wᵀ GEMM of libtorch-cpu's MKL runs 2–3× slower than the
     /// weight stream (measured with bench/ModalFlow.Bench "bw", hidden 512: 16 rows 35 → 13 ms per 16 layers, 64 rows
-    /// equal); the same product with the weight as the left operand streams it once. One row stays on the GEMV path,
-    /// which is already at the memory bound, and larger batches are compute-bound either way.
+    /// equal); the same product with the weight as the left operand streams it once. Larger batches are compute-bound
+    /// either way. 1–4 float32 rows go to <see cref="FewRowProduct"/> (same bits for any row count, weight read once).
     /// </summary>
     public const int MaxSkinnyRows = 48;
 
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias = null)
     {
         long inFeatures = x.shape[^1], rows = inFeatures == 0 ? 0 : x.numel() / inFeatures;
-        if (rows < 2 || rows > MaxSkinnyRows || x.device_type != DeviceType.CPU)
+        bool few = FewRowProduct.Serves(x, weight, rows);
+        if (!few && (rows < 2 || rows > MaxSkinnyRows || x.device_type != DeviceType.CPU))
             return nn.functional.linear(x, weight, bias);
         using var scope = NewDisposeScope();
-        var y = matmul(weight, x.reshape(rows, inFeatures).t()).t();                                  // [rows, out], transposed layout
+        var y = few ? FewRowProduct.Apply(x.reshape(rows, inFeatures), weight)
+            : matmul(weight, x.reshape(rows, inFeatures).t()).t();                                           // [rows, out], transposed layout
         if (bias is not null) y = y.add(bias, Scalars.One);
         return y.contiguous().reshape([.. x.shape[..^1], weight.shape[0]]).MoveToOuterDisposeScope();
     }

@@ -309,6 +309,26 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Lockstep decoding of several sequences, one new token each: embeds [B, 1, D], sequence i on
+    /// <paramref name="caches"/>[i] (appended to) at <paramref name="positions"/>[i] (length 1) → logits [B, vocab]. The
+    /// projections read each weight once for all B; attention runs per sequence on its own cache. On CPU float32 every
+    /// row equals what <see cref="Extend(Tensor, KvCache, PositionIds)"/> gives that sequence alone, bit for bit
+    /// (<see cref="FewRowProduct"/>; row-wise norms and elementwise ops).
+    /// </summary>
+    public Tensor ExtendMany(Tensor embeds, IReadOnlyList<KvCache> caches, IReadOnlyList<PositionIds> positions)
+    {
+        using var scope = NewDisposeScope();
+        if (embeds.dim() != 3 || embeds.shape[0] != caches.Count || embeds.shape[1] != 1 || positions.Count != caches.Count)
+            throw new ArgumentException($"expected embeds [{caches.Count}, 1, D] and {caches.Count} position ids, got [{string.Join(", ", embeds.shape)}] and {positions.Count}", nameof(embeds));
+        var rots = positions.Select(p => RotaryFor(p, 0, 1)).ToArray();
+        var masks = caches.Select(c => Masks.Causal(1, c.Length, DType, Device)).ToArray();
+        var h = embeds.to(DType);
+        for (int l = 0; l < NumLayers; l++)
+            h = layers[l].ForwardAppendingMany(h, rots, masks, caches);
+        return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
+    }
+
     public Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues, bool lastRowOnly = false) =>
         layers[layer].ForwardSuffix(h, rot, mask, prefixKeys, prefixValues, lastRowOnly);
 
@@ -461,6 +481,29 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         return Finish(h, Attend(qs, cache.Keys[Index]!, cache.Values[Index]!, mask, null)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// <see cref="ForwardAppending"/> for B sequences of one new position each, h [B, 1, D]: the norms and projections run
+    /// on all rows at once, rotary, the cache append and attention per sequence (its own cache, table and mask).
+    /// </summary>
+    public Tensor ForwardAppendingMany(Tensor h, IReadOnlyList<RotaryTables> rots, IReadOnlyList<Tensor> masks, IReadOnlyList<KvCache> caches)
+    {
+        using var scope = NewDisposeScope();
+        var x = input_layernorm.Forward(h);
+        var q = q_proj.Forward(x);
+        var k = k_proj.Forward(x);
+        var v = v_proj.Forward(x);
+        var outputs = new Tensor[caches.Count];
+        for (int i = 0; i < caches.Count; i++)
+        {
+            var qs = Rotary.Apply(q[i..(i + 1)].view(1, 1, _heads, _headDim).transpose(1, 2), rots[i]);
+            var ks = Rotary.Apply(k[i..(i + 1)].view(1, 1, _kvHeads, _headDim).transpose(1, 2), rots[i]);
+            var vs = v[i..(i + 1)].view(1, 1, _kvHeads, _headDim).transpose(1, 2);
+            caches[i].Append(Index, ks, vs);
+            outputs[i] = Attend(qs, caches[i].Keys[Index]!, caches[i].Values[Index]!, masks[i], null);            // [1, H, 1, hd]
+        }
+        return Finish(h, cat(outputs, 0), rowwise: true).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Eager attention as transformers: q [B, H, q, hd] over keys/values [B, KVH, k, hd], additive mask, f32 softmax.</summary>
     private Tensor Attend(Tensor qs, Tensor kAll, Tensor vAll, Tensor mask, Action<int, Tensor>? onPattern)
     {
@@ -546,18 +589,27 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     }
 
     /// <summary>Attention output [B, H, q, hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
-    private Tensor Finish(Tensor h, Tensor attn)
+    private Tensor Finish(Tensor h, Tensor attn, bool rowwise = false)
     {
         long b = h.shape[0], q = h.shape[1];
-        return FinishMerged(h, attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim));
+        return FinishMerged(h, attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim), rowwise);
     }
 
     /// <summary>Attention output with heads merged [B, q, H·hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
-    private Tensor FinishMerged(Tensor h, Tensor merged)
+    /// <remarks>
+    /// <paramref name="rowwise"/>: SiLU batch row by batch row, so that each row's bits do not depend on the batch. ATen's
+    /// vectorised loops run a tensor's last elements past the final whole vector pair through the scalar function, whose exp
+    /// can differ from the vector one in the last bit: in one tensor of B rows, other elements of a row fall there than alone.
+    /// </remarks>
+    private Tensor FinishMerged(Tensor h, Tensor merged, bool rowwise = false)
     {
         h = h.add(o_proj.Forward(merged), Scalars.One);
         var m = post_attention_layernorm.Forward(h);
-        return h.add(down_proj.Forward(nn.functional.silu(gate_proj.Forward(m)) * up_proj.Forward(m)), Scalars.One);
+        var gate = gate_proj.Forward(m);
+        var activated = rowwise && gate.shape[0] > 1
+            ? cat(Enumerable.Range(0, (int)gate.shape[0]).Select(i => nn.functional.silu(gate[i..(i + 1)])).ToList(), 0)
+            : nn.functional.silu(gate);
+        return h.add(down_proj.Forward(activated * up_proj.Forward(m)), Scalars.One);
     }
 
     /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>

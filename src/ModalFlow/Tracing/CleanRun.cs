@@ -52,6 +52,16 @@ public sealed class CleanRun : IDisposable
     /// </summary>
     public Tensor? LastRowAttention { get; }
 
+    /// <summary>Bytes of tensor data this run holds (inputs, every layer's residual and keys/values, logits).</summary>
+    public long Bytes
+    {
+        get
+        {
+            static long Of(Tensor? t) => t is null ? 0 : t.numel() * t.ElementSize;
+            return Of(Embeds) + LayerInputs.Sum(Of) + Cache.Keys.Sum(Of) + Cache.Values.Sum(Of) + Of(LastLogits) + Of(LogProbs) + Of(LastRowAttention);
+        }
+    }
+
     public long SeqLen => Embeds.shape[1];
     public int NumLayers => Decoder.NumLayers;
 

@@ -63,5 +63,13 @@ public sealed class DeviceAgnosticTests
         Assert.Equal(DeviceType.META, logits.device_type);
         Assert.Equal(n + 1, fork.Length);
         Assert.Equal(n, cache.Length);
+
+        // Lockstep decoding of two continuations (run's answer groups).
+        using var a = cache.Fork();
+        using var b = cache.Fork();
+        var many = decoder.ExtendMany(empty([2, 1, decoder.HiddenSize], device: META), [a, b], [positions.Following(1), positions.Following(1)]);
+        Assert.Equal(DeviceType.META, many.device_type);
+        Assert.Equal(new long[] { 2, decoder.VocabSize }, many.shape);
+        Assert.Equal(n + 1, b.Length);
     }
 }
