@@ -92,7 +92,8 @@ public sealed class LockstepDecodingTests
                 w[i] = grid ? 2 + (i - 2) % 3 : t[i];
             }
             return PositionIds.FromAxes([t, h, w]);
-        });
+        }
+        );
     }
 
     [Theory]
