@@ -41,28 +41,33 @@ public sealed class Dense : WeightModule
         if (hasBias) bias = Param(source, prefix, "bias", outFeatures);
     }
 
-    public Tensor Forward(Tensor x) => Linear.Apply(x, weight, bias);
+    /// <param name="rowExact">Decoding: each row's bits independent of the other rows (<see cref="Linear.Apply"/>).</param>
+    public Tensor Forward(Tensor x, bool rowExact = false) => Linear.Apply(x, weight, bias, rowExact);
 }
 
-/// <summary><c>nn.functional.linear</c>, with faster routes for the few-row batches of decoding and the knockout engine on CPU.</summary>
+/// <summary><c>nn.functional.linear</c>, with a faster route for the few-row batches the knockout engine runs on CPU.</summary>
 public static class Linear
 {
     /// <summary>
     /// Row counts served as (W·xᵀ)ᵀ on CPU. For 2–48 rows the x·Wᵀ GEMM of libtorch-cpu's MKL runs 2–3× slower than the
     /// weight stream (measured with bench/ModalFlow.Bench "bw", hidden 512: 16 rows 35 → 13 ms per 16 layers, 64 rows
-    /// equal); the same product with the weight as the left operand streams it once. Larger batches are compute-bound
-    /// either way. 1–4 float32 rows go to <see cref="FewRowProduct"/> (same bits for any row count, weight read once).
+    /// equal); the same product with the weight as the left operand streams it once. One row stays on the GEMV path,
+    /// which is already at the memory bound, and larger batches are compute-bound either way.
     /// </summary>
     public const int MaxSkinnyRows = 48;
 
-    public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias = null)
+    /// <param name="rowExact">
+    /// Decoding's products: each row computed in one fixed order whatever the row count (<see cref="FewRowProduct"/> for
+    /// 1–4 float32 rows on CPU), so that sequences decoded together get the bits they get alone; elsewhere as without it.
+    /// </param>
+    public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias = null, bool rowExact = false)
     {
         long inFeatures = x.shape[^1], rows = inFeatures == 0 ? 0 : x.numel() / inFeatures;
-        bool few = FewRowProduct.Serves(x, weight, rows);
-        if (!few && (rows < 2 || rows > MaxSkinnyRows || x.device_type != DeviceType.CPU))
+        bool exact = rowExact && FewRowProduct.Serves(x, weight, rows);
+        if (!exact && (rows < 2 || rows > MaxSkinnyRows || x.device_type != DeviceType.CPU))
             return nn.functional.linear(x, weight, bias);
         using var scope = NewDisposeScope();
-        var y = few ? FewRowProduct.Apply(x.reshape(rows, inFeatures), weight)
+        var y = exact ? FewRowProduct.Apply(x.reshape(rows, inFeatures), weight)
             : matmul(weight, x.reshape(rows, inFeatures).t()).t();                                           // [rows, out], transposed layout
         if (bias is not null) y = y.add(bias, Scalars.One);
         return y.contiguous().reshape([.. x.shape[..^1], weight.shape[0]]).MoveToOuterDisposeScope();

@@ -306,7 +306,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         {
             h = layers[l].ForwardAppending(h, rot, mask, cache);
         }
-        return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
+        return Linear.Apply(FinalNorm(h[.., -1, ..]), OutputEmbedding, rowExact: true).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -326,7 +326,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         var h = embeds.to(DType);
         for (int l = 0; l < NumLayers; l++)
             h = layers[l].ForwardAppendingMany(h, rots, masks, caches);
-        return Unembed(FinalNorm(h[.., -1, ..])).MoveToOuterDisposeScope();
+        return Linear.Apply(FinalNorm(h[.., -1, ..]), OutputEmbedding, rowExact: true).MoveToOuterDisposeScope();
     }
 
     public Tensor ForwardSuffix(int layer, Tensor h, RotaryTables rot, Tensor mask, Tensor prefixKeys, Tensor prefixValues, bool lastRowOnly = false) =>
@@ -476,9 +476,9 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     public Tensor ForwardAppending(Tensor h, RotaryTables rot, Tensor mask, KvCache cache)
     {
         using var scope = NewDisposeScope();
-        var (qs, ks, vs) = Project(h, rot);
+        var (qs, ks, vs) = Project(h, rot, rowExact: true);
         cache.Append(Index, ks, vs);
-        return Finish(h, Attend(qs, cache.Keys[Index]!, cache.Values[Index]!, mask, null)).MoveToOuterDisposeScope();
+        return Finish(h, Attend(qs, cache.Keys[Index]!, cache.Values[Index]!, mask, null), rowExact: true).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -489,9 +489,9 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     {
         using var scope = NewDisposeScope();
         var x = input_layernorm.Forward(h);
-        var q = q_proj.Forward(x);
-        var k = k_proj.Forward(x);
-        var v = v_proj.Forward(x);
+        var q = q_proj.Forward(x, rowExact: true);
+        var k = k_proj.Forward(x, rowExact: true);
+        var v = v_proj.Forward(x, rowExact: true);
         var outputs = new Tensor[caches.Count];
         for (int i = 0; i < caches.Count; i++)
         {
@@ -501,7 +501,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
             caches[i].Append(Index, ks, vs);
             outputs[i] = Attend(qs, caches[i].Keys[Index]!, caches[i].Values[Index]!, masks[i], null);            // [1, H, 1, hd]
         }
-        return Finish(h, cat(outputs, 0), rowwise: true).MoveToOuterDisposeScope();
+        return Finish(h, cat(outputs, 0), rowExact: true).MoveToOuterDisposeScope();
     }
 
     /// <summary>Eager attention as transformers: q [B, H, q, hd] over keys/values [B, KVH, k, hd], additive mask, f32 softmax.</summary>
@@ -578,38 +578,39 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     }
 
     /// <summary>RMSNorm → q/k/v projections → rotary on q and k: [B, H, q, hd], [B, KVH, q, hd], [B, KVH, q, hd].</summary>
-    private (Tensor Q, Tensor K, Tensor V) Project(Tensor h, RotaryTables rot)
+    private (Tensor Q, Tensor K, Tensor V) Project(Tensor h, RotaryTables rot, bool rowExact = false)
     {
         long b = h.shape[0], q = h.shape[1];
         var x = input_layernorm.Forward(h);
-        var qs = Rotary.Apply(q_proj.Forward(x).view(b, q, _heads, _headDim).transpose(1, 2), rot);
-        var ks = Rotary.Apply(k_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);
-        var vs = v_proj.Forward(x).view(b, q, _kvHeads, _headDim).transpose(1, 2);
+        var qs = Rotary.Apply(q_proj.Forward(x, rowExact).view(b, q, _heads, _headDim).transpose(1, 2), rot);
+        var ks = Rotary.Apply(k_proj.Forward(x, rowExact).view(b, q, _kvHeads, _headDim).transpose(1, 2), rot);
+        var vs = v_proj.Forward(x, rowExact).view(b, q, _kvHeads, _headDim).transpose(1, 2);
         return (qs, ks, vs);
     }
 
     /// <summary>Attention output [B, H, q, hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
-    private Tensor Finish(Tensor h, Tensor attn, bool rowwise = false)
+    private Tensor Finish(Tensor h, Tensor attn, bool rowExact = false)
     {
         long b = h.shape[0], q = h.shape[1];
-        return FinishMerged(h, attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim), rowwise);
+        return FinishMerged(h, attn.transpose(1, 2).reshape(b, q, (long)_heads * _headDim), rowExact);
     }
 
     /// <summary>Attention output with heads merged [B, q, H·hd] → o_proj → residual, then the SiLU-gated MLP block → residual.</summary>
     /// <remarks>
-    /// <paramref name="rowwise"/>: SiLU batch row by batch row, so that each row's bits do not depend on the batch. ATen's
-    /// vectorised loops run a tensor's last elements past the final whole vector pair through the scalar function, whose exp
-    /// can differ from the vector one in the last bit: in one tensor of B rows, other elements of a row fall there than alone.
+    /// <paramref name="rowExact"/> (decoding): each batch row gets the bits it gets alone. The products go to
+    /// <see cref="FewRowProduct"/>, and SiLU runs row by row: ATen's vectorised loops run a tensor's last elements past the final
+    /// whole vector pair through the scalar function, whose exp can differ from the vector one in the last bit, and in a tensor of
+    /// B rows other elements of a row fall there than alone. (The other elementwise ops here are exactly rounded either way.)
     /// </remarks>
-    private Tensor FinishMerged(Tensor h, Tensor merged, bool rowwise = false)
+    private Tensor FinishMerged(Tensor h, Tensor merged, bool rowExact = false)
     {
-        h = h.add(o_proj.Forward(merged), Scalars.One);
+        h = h.add(o_proj.Forward(merged, rowExact), Scalars.One);
         var m = post_attention_layernorm.Forward(h);
-        var gate = gate_proj.Forward(m);
-        var activated = rowwise && gate.shape[0] > 1
+        var gate = gate_proj.Forward(m, rowExact);
+        var activated = rowExact && gate.shape[0] > 1
             ? cat(Enumerable.Range(0, (int)gate.shape[0]).Select(i => nn.functional.silu(gate[i..(i + 1)])).ToList(), 0)
             : nn.functional.silu(gate);
-        return h.add(down_proj.Forward(activated * up_proj.Forward(m)), Scalars.One);
+        return h.add(down_proj.Forward(activated * up_proj.Forward(m, rowExact), rowExact), Scalars.One);
     }
 
     /// <summary>Grouped-query attention: each kv head serves heads/kv_heads consecutive query heads.</summary>

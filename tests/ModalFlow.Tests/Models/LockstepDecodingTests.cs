@@ -33,11 +33,11 @@ public sealed class LockstepDecodingTests
         var reference = nn.functional.linear(x.to(ScalarType.Float64), w.to(ScalarType.Float64), bias.to(ScalarType.Float64));
         for (int rows = 1; rows <= FewRowProduct.MaxRows; rows++)
         {
-            var batch = Linear.Apply(x[..rows], w, bias);                                        // routed to FewRowProduct
+            var batch = Linear.Apply(x[..rows], w, bias, rowExact: true);                         // routed to FewRowProduct
             Assert.Equal(new long[] { rows, outFeatures }, batch.shape);
             for (int r = 0; r < rows; r++)
             {
-                var alone = Linear.Apply(x[r..(r + 1)], w, bias);
+                var alone = Linear.Apply(x[r..(r + 1)], w, bias, rowExact: true);
                 Assert.True(batch[r..(r + 1)].Equals(alone), $"row {r} of {rows} differs from the same row alone");
             }
             // float32 rounding of a k-term sum against float64: |error| ≲ k · ε · Σ|w·x| (a loose bound; a wrong element is O(1)).
