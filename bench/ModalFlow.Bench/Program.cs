@@ -475,7 +475,7 @@ if (what is "decode")
     var xs = ws.Select(w => normal(0, 1, [1, w.shape[1]])).ToList();
     Time("1-row linear of each (x W^T)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], ws[i]); }, 5);
     Time("1-row mv of each (W x)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) mv(ws[i], xs[i][0]); }, 5);
-    foreach (int b in (Environment.GetEnvironmentVariable("MF_B") is { } bs ? [int.Parse(bs)] : new[] { 1, 4 }))
+    foreach (int b in (Environment.GetEnvironmentVariable("MF_B") is { } bs ? bs.Split(',').Select(int.Parse).ToArray() : new[] { 1, 4, 8 }))
         Time($"31 decode steps, {b} prompt(s) in lockstep", () =>
         {
             using var s = NewDisposeScope();

@@ -262,8 +262,8 @@ public static class ExperimentRunner
     }
 
     /// <summary>
-    /// The clean runs of the samples waiting for their answers together hold at most about this much (a group closes when it
-    /// reaches it): 2 GiB is two LLaVA-1.5-7B samples in float32, or four 1024-wide benchmark samples at most.
+    /// A group of samples waiting for their answers closes once their clean runs hold this much: a LLaVA-1.5-7B sample in
+    /// float32 holds about 1 GB (3 to a group), a 1024-wide benchmark sample 128 MB (the 8 of a full group: 1 GB).
     /// </summary>
     private const long LockstepGroupBytes = 2L << 30;
 

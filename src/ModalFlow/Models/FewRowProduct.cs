@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -7,7 +8,7 @@ using static TorchSharp.torch;
 namespace ModalFlow.Models;
 
 /// <summary>
-/// x·Wᵀ for 1–4 rows of float32 on the CPU, for two things libtorch's products do not give here:
+/// x·Wᵀ for 1–8 rows of float32 on the CPU, for two things libtorch's products do not give here:
 /// <list type="bullet">
 /// <item>Every output element is summed in one fixed order, whatever the number of rows: decoding several samples in
 /// lockstep gives each sample the bits it gets alone (Generation.ContinueMany).</item>
@@ -16,12 +17,12 @@ namespace ModalFlow.Models;
 /// </list>
 /// Each element is the dot product of a weight row and an input row: two 8-wide FMA accumulators over alternating 8-float
 /// chunks, a last odd chunk into the first, their sum reduced horizontally, then the remainder element by element.
-/// Rows beyond the first R of a block of 4 repeat row 0 (computed, not stored); one row has its own loop with the same
-/// arithmetic.
+/// Input rows go in blocks of 4 against each weight row while it is in L1 (a block's unused rows repeat its first: computed,
+/// not stored); one row has its own loop with the same arithmetic.
 /// </summary>
 public static unsafe partial class FewRowProduct
 {
-    public const int MaxRows = 4;
+    public const int MaxRows = 8;
 
     /// <summary>Weight elements per thread below which splitting costs more than it saves.</summary>
     private const long MinElementsPerThread = 1 << 16;
@@ -32,14 +33,14 @@ public static unsafe partial class FewRowProduct
     /// <summary>Whether this processor has the instructions the kernel is written in (AVX, FMA).</summary>
     public static bool HardwareSupported => Fma.IsSupported && Avx.IsSupported;
 
-    /// <summary>Whether <see cref="Apply"/> serves this product (CPU, float32, no autograd, 1–4 rows, FMA hardware).</summary>
+    /// <summary>Whether <see cref="Apply"/> serves this product (CPU, float32, no autograd, 1–8 rows, FMA hardware).</summary>
     public static bool Serves(Tensor x, Tensor weight, long rows) =>
         rows is >= 1 and <= MaxRows && HardwareSupported
         && x.device_type == DeviceType.CPU && weight.device_type == DeviceType.CPU
         && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && weight.dim() == 2
         && !(weight.requires_grad && is_grad_enabled()) && !(x.requires_grad && is_grad_enabled());
 
-    /// <summary>x [R, K] (R ≤ 4) times weight [O, K] transposed → [R, O], float32 on the CPU.</summary>
+    /// <summary>x [R, K] (R ≤ 8) times weight [O, K] transposed → [R, O], float32 on the CPU.</summary>
     public static Tensor Apply(Tensor x, Tensor weight)
     {
         long rows = x.shape[0], k = x.shape[1], outFeatures = weight.shape[0];
@@ -60,7 +61,7 @@ public static unsafe partial class FewRowProduct
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Output columns [from, to) of y [R, O].</summary>
+    /// <summary>Output columns [from, to) of y [R, O]: each weight row against every input row (blocks of 4) while it is in L1.</summary>
     private static void Block(float* w, float* x, float* y, int rows, int k, int outFeatures, int from, int to)
     {
         if (rows == 1)
@@ -68,39 +69,44 @@ public static unsafe partial class FewRowProduct
             OneRow(w, x, y, k, from, to);
             return;
         }
-        float* x0 = x, x1 = rows > 1 ? x + k : x, x2 = rows > 2 ? x + 2L * k : x, x3 = rows > 3 ? x + 3L * k : x;
         for (int o = from; o < to; o++)
+            for (int r = 0; r < rows; r += 4)
+                FourRows(w + (long)o * k, x + (long)r * k, y + (long)r * outFeatures + o, Math.Min(4, rows - r), k, outFeatures);
+    }
+
+    /// <summary>One weight row against up to 4 input rows; y[j · outFeatures] for row j.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FourRows(float* row, float* x, float* y, int rows, int k, int outFeatures)
+    {
+        float* x0 = x, x1 = rows > 1 ? x + k : x, x2 = rows > 2 ? x + 2L * k : x, x3 = rows > 3 ? x + 3L * k : x;
+        var a0 = Vector256<float>.Zero; var b0 = a0; var a1 = a0; var b1 = a0; var a2 = a0; var b2 = a0; var a3 = a0; var b3 = a0;
+        int i = 0;
+        for (; i + 16 <= k; i += 16)
         {
-            float* row = w + (long)o * k;
-            var a0 = Vector256<float>.Zero; var b0 = a0; var a1 = a0; var b1 = a0; var a2 = a0; var b2 = a0; var a3 = a0; var b3 = a0;
-            int i = 0;
-            for (; i + 16 <= k; i += 16)
-            {
-                var wa = Avx.LoadVector256(row + i);
-                var wb = Avx.LoadVector256(row + i + 8);
-                a0 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x0 + i), a0);
-                b0 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x0 + i + 8), b0);
-                a1 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x1 + i), a1);
-                b1 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x1 + i + 8), b1);
-                a2 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x2 + i), a2);
-                b2 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x2 + i + 8), b2);
-                a3 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x3 + i), a3);
-                b3 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x3 + i + 8), b3);
-            }
-            if (i + 8 <= k)
-            {
-                var wa = Avx.LoadVector256(row + i);
-                a0 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x0 + i), a0);
-                a1 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x1 + i), a1);
-                a2 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x2 + i), a2);
-                a3 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x3 + i), a3);
-                i += 8;
-            }
-            y[o] = Finish(a0, b0, row, x0, i, k);
-            if (rows > 1) y[outFeatures + o] = Finish(a1, b1, row, x1, i, k);
-            if (rows > 2) y[2L * outFeatures + o] = Finish(a2, b2, row, x2, i, k);
-            if (rows > 3) y[3L * outFeatures + o] = Finish(a3, b3, row, x3, i, k);
+            var wa = Avx.LoadVector256(row + i);
+            var wb = Avx.LoadVector256(row + i + 8);
+            a0 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x0 + i), a0);
+            b0 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x0 + i + 8), b0);
+            a1 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x1 + i), a1);
+            b1 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x1 + i + 8), b1);
+            a2 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x2 + i), a2);
+            b2 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x2 + i + 8), b2);
+            a3 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x3 + i), a3);
+            b3 = Fma.MultiplyAdd(wb, Avx.LoadVector256(x3 + i + 8), b3);
         }
+        if (i + 8 <= k)
+        {
+            var wa = Avx.LoadVector256(row + i);
+            a0 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x0 + i), a0);
+            a1 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x1 + i), a1);
+            a2 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x2 + i), a2);
+            a3 = Fma.MultiplyAdd(wa, Avx.LoadVector256(x3 + i), a3);
+            i += 8;
+        }
+        y[0] = Finish(a0, b0, row, x0, i, k);
+        if (rows > 1) y[outFeatures] = Finish(a1, b1, row, x1, i, k);
+        if (rows > 2) y[2L * outFeatures] = Finish(a2, b2, row, x2, i, k);
+        if (rows > 3) y[3L * outFeatures] = Finish(a3, b3, row, x3, i, k);
     }
 
     /// <summary>The same arithmetic as <see cref="Block"/> for one row, without the repeated rows' work (decoding's case).</summary>

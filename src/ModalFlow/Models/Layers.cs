@@ -58,7 +58,7 @@ public static class Linear
 
     /// <param name="rowExact">
     /// Decoding's products: each row computed in one fixed order whatever the row count (<see cref="FewRowProduct"/> for
-    /// 1–4 float32 rows on CPU), so that sequences decoded together get the bits they get alone; elsewhere as without it.
+    /// 1–8 float32 rows on CPU), so that sequences decoded together get the bits they get alone; elsewhere as without it.
     /// </param>
     public static Tensor Apply(Tensor x, Tensor weight, Tensor? bias = null, bool rowExact = false)
     {

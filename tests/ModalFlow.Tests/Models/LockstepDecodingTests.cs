@@ -53,7 +53,8 @@ public sealed class LockstepDecodingTests
         TorchRuntime.Initialize();
         using var scope = NewDisposeScope();
         var w = zeros(8, 16);
-        Assert.False(FewRowProduct.Serves(zeros(5, 16), w, 5));                                   // more rows than a block
+        int tooMany = FewRowProduct.MaxRows + 1;
+        Assert.False(FewRowProduct.Serves(zeros(tooMany, 16), w, tooMany));                       // more rows than it serves
         Assert.False(FewRowProduct.Serves(zeros(2, 16, dtype: ScalarType.Float64), w.to(ScalarType.Float64), 2));
         Assert.False(FewRowProduct.Serves(zeros(2, 16, dtype: ScalarType.BFloat16), w.to(ScalarType.BFloat16), 2));
         var trainable = zeros(8, 16).requires_grad_(true);
@@ -106,7 +107,7 @@ public sealed class LockstepDecodingTests
         {
             using var scope = NewDisposeScope();
             using var gen = new Generator(41);
-            int[] lengths = [12, 17, 12, 20];                                                     // different prompts, one repeated length
+            int[] lengths = [12, 17, 12, 20, 9, 15];                                              // different prompts, one repeated length; two row blocks
             var prompts = lengths.Select(n => (Embeds: TensorFactories.Normal(0, 1, [1, n, decoder.HiddenSize], gen), Positions: positionsFor(n))).ToList();
             var caches = prompts.Select(p =>
             {
