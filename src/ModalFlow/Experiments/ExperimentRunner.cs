@@ -263,7 +263,7 @@ public static class ExperimentRunner
 
     /// <summary>
     /// A group of samples waiting for their answers closes once their clean runs hold this much: a LLaVA-1.5-7B sample in
-    /// float32 holds about 1 GB (3 to a group), a 1024-wide benchmark sample 128 MB (the 8 of a full group: 1 GB).
+    /// float32 holds about 1 GB (3 to a group), a 1024-wide benchmark sample 128 MB (a full group of 4: 0.5 GB).
     /// </summary>
     private const long LockstepGroupBytes = 2L << 30;
 
