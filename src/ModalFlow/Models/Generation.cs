@@ -40,16 +40,18 @@ public static class Generation
         int maxNewTokens, IReadOnlyCollection<long> eosIds) =>
         ContinueMany(decoder, [new Continuation(promptCache, positions, firstToken)], maxNewTokens, eosIds)[0];
 
+    /// <summary>Prompts decoded together where the products are row-exact (<see cref="LockstepRows"/>).</summary>
+    public const int LockstepGroup = 4;
+
     /// <summary>
-    /// How many prompts to decode in lockstep on <paramref name="decoder"/>: 4 where its products are computed row by row in
-    /// a fixed order (<see cref="FewRowProduct"/>: CPU float32 with FMA), else 1: libtorch's batched products round
-    /// differently from its one-row product, and an answer must not depend on which samples happened to share a step.
+    /// How many prompts to decode in lockstep on <paramref name="decoder"/>: <see cref="LockstepGroup"/> where its products
+    /// are computed row by row in a fixed order (<see cref="FewRowProduct"/>: CPU float32 with FMA), else 1: libtorch's
+    /// batched products round differently from its one-row product, and an answer must not depend on which samples happened
+    /// to share a step.
     /// Not 8, which the kernel serves: on the 1024-wide benchmark model a group of 8 decoded only 15% faster per sample than
     /// one of 4, while holding 8 clean runs (1 GB) made the next group's clean passes take 3.2 s instead of 1.8 s (fresh
     /// memory faulted in again on this VM).
     /// </summary>
-    public const int LockstepGroup = 4;
-
     public static int LockstepRows(ITextDecoder decoder) =>
         decoder.Device.type == DeviceType.CPU && decoder.DType == ScalarType.Float32 && FewRowProduct.HardwareSupported ? LockstepGroup : 1;
 
