@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 
 // Profiling host: component timings of the knockout engines on the benchmark geometry.
 // The reported benchmark is `modalflow bench knockout`; this program is for finding where time goes.
-// Usage: ModalFlow.Bench [hidden] [layers] [what: all|last|question|parts]
+// Usage: ModalFlow.Bench [hidden] [layers] [what: all|last|question|parts|decode|fewrow|…]
 TorchRuntime.Initialize();
 if (args.Length > 2 && args[2] == "firstcall")
 {
@@ -465,16 +465,19 @@ if (what is "reflect")
 
 if (what is "decode")
 {
-    // Greedy decoding's cost per step: 31 Extend steps on a fork of the prompt's cache, next to the floor of one read of
-    // every weight a step touches (decoder layers and the unembedding).
+    // Greedy decoding's cost: the products of a step (1 and 4 rows) against the floor of one read of every weight a step
+    // touches (decoder layers and the unembedding), then 31 steps for 1, 4 and 8 prompts in lockstep (MF_B=1,4: others).
     using var cache = new KvCache(layers);
     using (var o = decoder.Forward(embeds, PositionIds.Sequential(n), fillCache: cache)) { }
     var ws = decoder.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("embed_tokens")).Select(p => p.parameter).ToList();
     double mb = ws.Sum(w => w.numel()) * 4 / 1e6;
     Time($"sum of the weights a step reads ({mb:F0} MB f32)", () => { using var s = NewDisposeScope(); foreach (var w in ws) w.sum(); }, 5);
     var xs = ws.Select(w => normal(0, 1, [1, w.shape[1]])).ToList();
-    Time("1-row linear of each (x W^T)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], ws[i]); }, 5);
-    Time("1-row mv of each (W x)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) mv(ws[i], xs[i][0]); }, 5);
+    var x4 = ws.Select(w => normal(0, 1, [4, w.shape[1]])).ToList();
+    Time("1 row: libtorch linear of each (x W^T)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], ws[i]); }, 5);
+    Time("1 row: FewRowProduct of each", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) FewRowProduct.Apply(xs[i], ws[i]); }, 5);
+    Time("4 rows: libtorch (W x^T)^T of each", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(ws[i], x4[i].t()).t(); }, 5);
+    Time("4 rows: FewRowProduct of each", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) FewRowProduct.Apply(x4[i], ws[i]); }, 5);
     foreach (int b in (Environment.GetEnvironmentVariable("MF_B") is { } bs ? bs.Split(',').Select(int.Parse).ToArray() : new[] { 1, 4, 8 }))
         Time($"31 decode steps, {b} prompt(s) in lockstep", () =>
         {
@@ -487,6 +490,7 @@ if (what is "decode")
 
 if (what is "fewrow")
 {
+    // FewRowProduct against libtorch's product for 1, 2 and 4 rows on weights that fit in L3 (GB/s of weight read).
     foreach (var (o, k) in new[] { (256, 1024), (4096, 1024), (2752, 1024), (1024, 2752) })
     {
         var w = normal(0, 1, [o, k]);
@@ -505,41 +509,6 @@ if (what is "fewrow")
         }
     }
 }
-
-if (what is "gemv")
-{
-    var ws = decoder.named_parameters().Where(p => p.parameter.dim() == 2 && !p.name.Contains("embed_tokens")).Select(p => p.parameter.detach()).ToList();
-    double mb = ws.Sum(w => w.numel()) * 4 / 1e6;
-    Time($"sum of the weights a step reads ({mb:F0} MB f32)", () => { using var s = NewDisposeScope(); foreach (var w in ws) w.sum(); }, 5);
-    var xs = ws.Select(w => normal(0, 1, [1, w.shape[1]])).ToList();
-    Time("1-row linear of each (x W^T)", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) nn.functional.linear(xs[i], ws[i]); }, 5);
-    Time("FewRowProduct, 1 row", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) FewRowProduct.Apply(xs[i], ws[i]); }, 5);
-    var x4 = ws.Select(w => normal(0, 1, [4, w.shape[1]])).ToList();
-    Time("FewRowProduct, 4 rows", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) FewRowProduct.Apply(x4[i], ws[i]); }, 5);
-    Time("(W x^T)^T, 4 rows", () => { using var s = NewDisposeScope(); for (int i = 0; i < ws.Count; i++) matmul(ws[i], x4[i].t()).t(); }, 5);
-    double maxd = 0;
-    for (int i = 0; i < ws.Count; i++) maxd = Math.Max(maxd, (FewRowProduct.Apply(xs[i], ws[i]) - nn.functional.linear(xs[i], ws[i])).abs().max().item<float>());
-    bool same = Enumerable.Range(0, ws.Count).All(i => FewRowProduct.Apply(x4[i], ws[i])[2].Equals(FewRowProduct.Apply(x4[i][2..3], ws[i])[0]));
-    Console.WriteLine($"row 2 of 4 bit-equal to it alone: {same}");
-    Console.WriteLine($"max |hand - linear| {maxd:G3}");
-}
-
-
-if (what is "gemm")
-{
-    var a = normal(0, 1, [637, hidden]); var w1 = normal(0, 1, [(int)(hidden * 2.6875), hidden]); var w2 = normal(0, 1, [hidden, hidden]);
-    double f1 = 2.0 * 637 * hidden * w1.shape[0], f2 = 2.0 * 637 * hidden * hidden;
-    var sw = Stopwatch.StartNew();
-    for (int i = 0; i < 20; i++) { using var s = NewDisposeScope(); nn.functional.linear(a, w1); }
-    Console.WriteLine($"MLP-shaped GEMM: {20 * f1 / sw.Elapsed.TotalSeconds / 1e9:F1} GFLOPS");
-    sw.Restart();
-    for (int i = 0; i < 20; i++) { using var s = NewDisposeScope(); nn.functional.linear(a, w2); }
-    Console.WriteLine($"square GEMM: {20 * f2 / sw.Elapsed.TotalSeconds / 1e9:F1} GFLOPS");
-    sw.Restart();
-    for (int i = 0; i < 3; i++) { using var s = NewDisposeScope(); using var o = decoder.Forward(embeds, PositionIds.Sequential(n)); }
-    Console.WriteLine($"full forward: {sw.Elapsed.TotalMilliseconds / 3:F0} ms");
-}
-
 
 static class Madvise
 {
@@ -566,46 +535,3 @@ static partial class Program
     static long MinFlt() => long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7]);
 }
 
-static unsafe class HandGemv
-{
-    public static Tensor Run(Tensor w, Tensor x, int parts)
-    {
-        int o = (int)w.shape[0], k = (int)w.shape[1];
-        var y = empty([1, o]);
-        fixed (byte* wb = w.bytes) fixed (byte* xb = x.bytes) fixed (byte* yb = y.bytes)
-        {
-            float* wp = (float*)wb, xp = (float*)xb, yp = (float*)yb;
-            nint wpi = (nint)wp, xpi = (nint)xp, ypi = (nint)yp;
-            if (parts == 1) Rows((float*)wpi, (float*)xpi, (float*)ypi, 0, o, k);
-            else System.Threading.Tasks.Parallel.For(0, parts, p => Rows((float*)wpi, (float*)xpi, (float*)ypi, (int)((long)o * p / parts), (int)((long)o * (p + 1) / parts), k));
-        }
-        return y;
-    }
-    static void Rows(float* w, float* x, float* y, int from, int to, int k)
-    {
-        int r = from;
-        for (; r + 1 < to; r += 2)
-        {
-            float* a = w + (long)r * k, b = a + k;
-            var s0 = System.Runtime.Intrinsics.Vector256<float>.Zero; var s1 = s0; var t0 = s0; var t1 = s0;
-            int i = 0;
-            for (; i + 16 <= k; i += 16)
-            {
-                var x0 = System.Runtime.Intrinsics.Vector256.Load(x + i); var x1 = System.Runtime.Intrinsics.Vector256.Load(x + i + 8);
-                s0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(System.Runtime.Intrinsics.Vector256.Load(a + i), x0, s0);
-                s1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(System.Runtime.Intrinsics.Vector256.Load(a + i + 8), x1, s1);
-                t0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(System.Runtime.Intrinsics.Vector256.Load(b + i), x0, t0);
-                t1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(System.Runtime.Intrinsics.Vector256.Load(b + i + 8), x1, t1);
-            }
-            float sa = System.Runtime.Intrinsics.Vector256.Sum(s0 + s1), sb = System.Runtime.Intrinsics.Vector256.Sum(t0 + t1);
-            for (; i < k; i++) { sa += a[i] * x[i]; sb += b[i] * x[i]; }
-            y[r] = sa; y[r + 1] = sb;
-        }
-        for (; r < to; r++)
-        {
-            float s = 0; float* a = w + (long)r * k;
-            for (int i = 0; i < k; i++) s += a[i] * x[i];
-            y[r] = s;
-        }
-    }
-}

@@ -173,7 +173,7 @@ public static class ExperimentRunner
                 {
                     using (var scope = NewDisposeScope())
                         FinishSample(o, model, store, group[i], predictions[i], resolver, blocks, engine, check, timings);
-                    group[i].Dispose();
+                    group[i].Dispose();                                                  // its memory back before the next sample's
                     trimmer.AfterSample();
                     done++;
                 }
@@ -267,15 +267,18 @@ public static class ExperimentRunner
     /// </summary>
     private const long LockstepGroupBytes = 2L << 30;
 
-    /// <summary>A sample after its clean pass, before its answer: owns its input and clean run.</summary>
+    /// <summary>A sample after its clean pass, before its answer: owns its input and clean run (disposed once, at the first call).</summary>
     internal sealed class PreparedSample(GqaTaskRow row, PreparedInput input, CleanRun clean) : IDisposable
     {
+        private bool _disposed;
         public GqaTaskRow Row { get; } = row;
         public PreparedInput Input { get; } = input;
         public CleanRun Clean { get; } = clean;
 
         public void Dispose()
         {
+            if (_disposed) return;
+            _disposed = true;
             Clean.Dispose();
             Input.Dispose();
         }
