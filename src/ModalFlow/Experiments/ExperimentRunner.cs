@@ -293,8 +293,10 @@ public static class ExperimentRunner
     {
         using var sample = PrepareSample(o, m, store, row, timings, clock);
         if (sample is null) return;
-        var prediction = timings.Generation(() => Predictor.Predict(m, sample.Input, sample.Clean, o.MaxNewTokens));
-        clock?.End(SamplePhase.Answer);
+        // The cost planner times the answer as `run` decodes it, in a group (of copies of this sample), and counts its share.
+        int group = clock is null ? 1 : Generation.LockstepRows(m.Decoder);
+        var prediction = timings.Generation(() => Predictor.PredictMany(m, Enumerable.Repeat((sample.Input, sample.Clean), group).ToList(), o.MaxNewTokens)[0]);
+        clock?.End(SamplePhase.Answer, sharedBy: group);
         FinishSample(o, m, store, sample, prediction, resolver, blocks, engine, check, timings, clock);
     }
 

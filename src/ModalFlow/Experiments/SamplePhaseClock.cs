@@ -24,15 +24,28 @@ public enum SamplePhase
 /// <summary>Seconds spent in each <see cref="SamplePhase"/> of one sample: a phase's time runs from the previous mark to its own.</summary>
 public sealed class SamplePhaseClock
 {
-    private readonly Stopwatch _sw = Stopwatch.StartNew();
+    private readonly Func<double> _now;
     private readonly Dictionary<SamplePhase, double> _seconds = [];
-    private double _lastMark;
+    private readonly double _start;
+    private double _lastMark, _othersShare;
 
-    /// <summary>Ends <paramref name="phase"/> now (a phase ended twice adds both stretches).</summary>
-    public void End(SamplePhase phase)
+    /// <param name="seconds">The time source (tests); default a stopwatch started now.</param>
+    public SamplePhaseClock(Func<double>? seconds = null)
     {
-        double now = _sw.Elapsed.TotalSeconds;
-        _seconds[phase] = _seconds.GetValueOrDefault(phase) + (now - _lastMark);
+        var sw = Stopwatch.StartNew();
+        _now = seconds ?? (() => sw.Elapsed.TotalSeconds);
+        _start = _lastMark = _now();
+    }
+
+    /// <summary>
+    /// Ends <paramref name="phase"/> now (a phase ended twice adds both stretches). With <paramref name="sharedBy"/> N, the
+    /// stretch did the work of N samples (`run` decodes answers in groups) and counts 1/N here, and in <see cref="Total"/>.
+    /// </summary>
+    public void End(SamplePhase phase, int sharedBy = 1)
+    {
+        double now = _now(), stretch = now - _lastMark;
+        _seconds[phase] = _seconds.GetValueOrDefault(phase) + stretch / sharedBy;
+        _othersShare += stretch - stretch / sharedBy;
         _lastMark = now;
     }
 
@@ -40,6 +53,6 @@ public sealed class SamplePhaseClock
 
     public bool Reached(SamplePhase phase) => _seconds.ContainsKey(phase);
 
-    /// <summary>Seconds since the clock started.</summary>
-    public double Total => _sw.Elapsed.TotalSeconds;
+    /// <summary>Seconds since the clock started, less the other samples' share of shared phases.</summary>
+    public double Total => _now() - _start - _othersShare;
 }
