@@ -321,11 +321,12 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         using var scope = NewDisposeScope();
         if (embeds.dim() != 3 || embeds.shape[0] != caches.Count || embeds.shape[1] != 1 || positions.Count != caches.Count)
             throw new ArgumentException($"expected embeds [{caches.Count}, 1, D] and {caches.Count} position ids, got [{string.Join(", ", embeds.shape)}] and {positions.Count}", nameof(embeds));
-        var rots = positions.Select(p => RotaryFor(p, 0, 1)).ToArray();
+        var tables = positions.Select(p => RotaryFor(p, 0, 1)).ToArray();                          // each [1, hd]
+        var rows = new RotaryTables(cat(tables.Select(t => t.Cos).ToArray(), 0), cat(tables.Select(t => t.Sin).ToArray(), 0));   // [B, hd]
         var masks = caches.Select(c => Masks.Causal(1, c.Length, DType, Device)).ToArray();
         var h = embeds.to(DType);
         for (int l = 0; l < NumLayers; l++)
-            h = layers[l].ForwardAppendingMany(h, rots, masks, caches);
+            h = layers[l].ForwardAppendingMany(h, rows, masks, caches);
         return Linear.Apply(FinalNorm(h[.., -1, ..]), OutputEmbedding, rowExact: true).MoveToOuterDisposeScope();
     }
 
@@ -482,24 +483,25 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     }
 
     /// <summary>
-    /// <see cref="ForwardAppending"/> for B sequences of one new position each, h [B, 1, D]: the norms and projections run
-    /// on all rows at once, rotary, the cache append and attention per sequence (its own cache, table and mask).
+    /// <see cref="ForwardAppending"/> for B sequences of one new position each, h [B, 1, D], at the positions whose rotary
+    /// rows are <paramref name="rows"/> (cos/sin [B, hd], row b for sequence b): the norms, projections and rotary run on all
+    /// rows at once (rotary is elementwise, so each row's bits are those it gets alone), the cache append and attention per
+    /// sequence (its own cache and mask).
     /// </summary>
-    public Tensor ForwardAppendingMany(Tensor h, IReadOnlyList<RotaryTables> rots, IReadOnlyList<Tensor> masks, IReadOnlyList<KvCache> caches)
+    public Tensor ForwardAppendingMany(Tensor h, RotaryTables rows, IReadOnlyList<Tensor> masks, IReadOnlyList<KvCache> caches)
     {
         using var scope = NewDisposeScope();
+        long b = h.shape[0];
+        var rot = new RotaryTables(rows.Cos.view(b, 1, 1, _headDim), rows.Sin.view(b, 1, 1, _headDim));       // broadcast over heads
         var x = input_layernorm.Forward(h);
-        var q = q_proj.Forward(x, rowExact: true);
-        var k = k_proj.Forward(x, rowExact: true);
-        var v = v_proj.Forward(x, rowExact: true);
+        var qs = Rotary.Apply(q_proj.Forward(x, rowExact: true).view(b, 1, _heads, _headDim).transpose(1, 2), rot);     // [B, H, 1, hd]
+        var ks = Rotary.Apply(k_proj.Forward(x, rowExact: true).view(b, 1, _kvHeads, _headDim).transpose(1, 2), rot);   // [B, KVH, 1, hd]
+        var vs = v_proj.Forward(x, rowExact: true).view(b, 1, _kvHeads, _headDim).transpose(1, 2);
         var outputs = new Tensor[caches.Count];
         for (int i = 0; i < caches.Count; i++)
         {
-            var qs = Rotary.Apply(q[i..(i + 1)].view(1, 1, _heads, _headDim).transpose(1, 2), rots[i]);
-            var ks = Rotary.Apply(k[i..(i + 1)].view(1, 1, _kvHeads, _headDim).transpose(1, 2), rots[i]);
-            var vs = v[i..(i + 1)].view(1, 1, _kvHeads, _headDim).transpose(1, 2);
-            caches[i].Append(Index, ks, vs);
-            outputs[i] = Attend(qs, caches[i].Keys[Index]!, caches[i].Values[Index]!, masks[i], null);            // [1, H, 1, hd]
+            caches[i].Append(Index, ks[i..(i + 1)], vs[i..(i + 1)]);
+            outputs[i] = Attend(qs[i..(i + 1)], caches[i].Keys[Index]!, caches[i].Values[Index]!, masks[i], null);   // [1, H, 1, hd]
         }
         return Finish(h, cat(outputs, 0), rowExact: true).MoveToOuterDisposeScope();
     }
