@@ -240,6 +240,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                         nextStateOf[i] = state;
                     }
                 bool unchanged = IsIdentity(parents, representative.Count);
+                int firstNew = unchanged ? representative.Count : parents.Count(p => p >= 0);   // newcomers sit at the end of the batch
                 if (!unchanged)
                 {
                     var carried = parents.Where(p => p >= 0).ToArray();
@@ -258,8 +259,23 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                 var prefixV = clean.Cache.Values[l]![.., .., ..t0, ..];
                 bool lastLayer = l == layersCount - 1 && q > 1;
                 var inWindow = representative.Select(i => inLayer[l, i]).ToArray();
-                RowLayersComputed += representative.Count * q;
-                var next = StepActive(decoder, l, h!, inWindow, representative, rot, causal, blocked, prefixK, prefixV, lastLayer).DetachFromDisposeScope();
+                // A newcomer's first layer sees clean keys and values everywhere, so only rows up to its last target can
+                // differ from the clean stream: compute those and take the rest from the clean run. Done where it costs no
+                // extra pass over the weights: the whole batch is new, or per-head masks already run the edited states apart.
+                int joiners = representative.Count - firstNew;
+                long qHead = joiners == 0 || lastLayer ? q
+                    : Enumerable.Range(firstNew, joiners).Max(s => specs[representative[s]].Targets.Positions[^1]) + 1 - t0;
+                Tensor next;
+                if (qHead < q && (firstNew == 0 || blocked.shape[1] > 1))
+                {
+                    RowLayersComputed += firstNew * q + joiners * qHead;
+                    next = StepNewcomers(clean, l, h!, firstNew, qHead, inWindow, representative, rot, causal, blocked, prefixK, prefixV).DetachFromDisposeScope();
+                }
+                else
+                {
+                    RowLayersComputed += representative.Count * q;
+                    next = StepActive(decoder, l, h!, inWindow, representative, rot, causal, blocked, prefixK, prefixV, lastLayer).DetachFromDisposeScope();
+                }
                 h!.Dispose();
                 h = next;
             }
@@ -276,6 +292,28 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
 
     /// <summary>True when <paramref name="xs"/> is 0, 1, …, count − 1 (a batch that needs no reindexing).</summary>
     private static bool IsIdentity(IReadOnlyList<int> xs, int count) => xs.Count == count && Enumerable.Range(0, count).All(j => xs[j] == j);
+
+    /// <summary>
+    /// One layer (not the last) for states [0, firstNew) running since earlier layers and states [firstNew, S) joining
+    /// here: the joiners compute only their first <paramref name="qHead"/> rows (their targets'), the rest of theirs is
+    /// the clean stream leaving the layer. Returns [S, q, D].
+    /// </summary>
+    private static Tensor StepNewcomers(CleanRun clean, int l, Tensor h, int firstNew, long qHead, bool[] inWindow, IReadOnlyList<int> representative,
+        RotaryTables rot, Tensor causal, Tensor blocked, Tensor prefixK, Tensor prefixV)
+    {
+        var decoder = clean.Decoder;
+        int s = inWindow.Length, t0 = (int)prefixK.shape[2];
+        int qh = (int)qHead, cols = t0 + qh;
+        var rotHead = decoder.RotaryFor(clean.Positions, t0, qh);
+        var head = StepActive(decoder, l, h[firstNew.., ..qh], inWindow[firstNew..], representative.Skip(firstNew).ToList(), rotHead,
+            causal[.., .., ..qh, ..cols], blocked[.., .., ..qh, ..cols], prefixK, prefixV, lastLayer: false);       // [S − firstNew, qHead, D]
+        var tail = clean.LayerInputs[l + 1][.., cols.., ..].expand(s - firstNew, -1, -1);
+        var joined = cat([head, tail], 1);
+        if (firstNew == 0) return joined;
+        var running = StepActive(decoder, l, h[..firstNew], inWindow[..firstNew], representative.Take(firstNew).ToList(), rot,
+            causal, blocked, prefixK, prefixV, lastLayer: false);
+        return cat([running, joined], 0);
+    }
 
     /// <summary>
     /// One layer for the states h [S, q, D] → [S, q or 1, D]: state s edits this layer when <paramref name="inWindow"/>[s],

@@ -94,18 +94,27 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.Equal(fast[1].LogP2, fast[specs.Count - heads - 2].LogP2);              // the repeated spec: the very same row
 
         // Rows computed, counted independently: per group (t₀) and layer, the distinct histories of the started variants
-        // (first layer, blocked pairs, heads, edit flags so far), each q rows; without sharing, one per variant.
+        // (first layer, blocked pairs, heads, edit flags so far), each q rows; without sharing, one per variant. A history
+        // in its first layer (not the last) computes only the rows up to its last target when it needs no extra pass: it is
+        // the group's first, or the group holds per-head masks (edited states already run apart).
         long shared = 0, unshared = 0;
         foreach (var group in specs.GroupBy(x => x.FirstTarget))
         {
             long q = n - group.Key;
-            for (int l = group.Min(x => x.FirstLayer); l < layers; l++)
+            bool perHeadMasks = group.Any(x => x.IsPerHead && x.Heads.Length < heads);
+            int firstLayer = group.Min(x => x.FirstLayer);
+            for (int l = firstLayer; l < layers; l++)
             {
                 var started = group.Where(x => x.FirstLayer <= l).ToList();
                 unshared += started.Count * q;
-                shared += q * started.Select(x => string.Join("/", x.FirstLayer, x.Sources.Name, x.Targets.Name,
+                var histories = started.Select(x => (x, Key: string.Join("/", x.FirstLayer, x.Sources.Name, x.Targets.Name,
                     x.IsPerHead && x.Heads.Length < heads ? string.Join(" ", x.Heads) : "all",
-                    string.Concat(Enumerable.Range(x.FirstLayer, l - x.FirstLayer + 1).Select(k => x.Layers.Contains(k) ? '1' : '0')))).Distinct().Count();
+                    string.Concat(Enumerable.Range(x.FirstLayer, l - x.FirstLayer + 1).Select(k => x.Layers.Contains(k) ? '1' : '0')))))
+                    .DistinctBy(h => h.Key).Select(h => h.x).ToList();
+                var joining = histories.Where(x => x.FirstLayer == l).ToList();
+                long headRows = joining.Count == 0 ? q : joining.Max(x => x.Targets.Positions[^1]) + 1 - group.Key;
+                bool shortcut = l < layers - 1 && headRows < q && (l == firstLayer || perHeadMasks);
+                shared += histories.Sum(x => shortcut && x.FirstLayer == l ? headRows : q);
             }
         }
         log.WriteLine($"row-layers: {engine.RowLayersComputed} computed, {shared} distinct histories, {unshared} without sharing");
