@@ -260,8 +260,9 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                 bool lastLayer = l == layersCount - 1 && q > 1;
                 var inWindow = representative.Select(i => inLayer[l, i]).ToArray();
                 // A newcomer's first layer sees clean keys and values everywhere, so only rows up to its last target can
-                // differ from the clean stream: compute those and take the rest from the clean run. Done where it costs no
-                // extra pass over the weights: the whole batch is new, or per-head masks already run the edited states apart.
+                // differ from the clean stream: compute those and take the rest from the clean run. Done where that needs no
+                // extra call (the whole batch is new, or per-head masks already run the edited states apart; with windows wider
+                // than a layer, the running edited states then make a third call, far cheaper than the rows it saves).
                 int joiners = representative.Count - firstNew;
                 long qHead = joiners == 0 || lastLayer ? q
                     : Enumerable.Range(firstNew, joiners).Max(s => specs[representative[s]].Targets.Positions[^1]) + 1 - t0;
