@@ -106,6 +106,36 @@ public static class KnockoutEngine
         return t.view(heads.Length, numHeads, 1, 1);
     }
 
+    /// <summary>
+    /// The rows of the suffix [t0, N) (offsets from t0, ascending) that some spec still needs, or null when every row is. For
+    /// a spec that edits every head from its first layer to the last, a source row is needed only when a later needed row
+    /// that is not a target reads it; the last position and every other row are needed. The rest (e.g. the tokens a pruning
+    /// cell withdraws) feed nothing the last position depends on. A batch computes the rows some spec needs.
+    /// </summary>
+    internal static long[]? RowsNeeded(IReadOnlyList<KnockoutSpec> specs, int t0, int n, int numLayers, int numHeads)
+    {
+        var dead = new bool[n - t0];
+        Array.Fill(dead, true);
+        foreach (var spec in specs)
+        {
+            bool toTheEnd = spec.Layers.Length == numLayers - spec.FirstLayer && spec.Layers[^1] == numLayers - 1;   // layers ℓ₀ … L−1
+            if (!toTheEnd || (spec.IsPerHead && spec.Heads.Length < numHeads)) return null;
+            var isSource = new bool[n - t0];
+            var isTarget = new bool[n - t0];
+            foreach (var p in spec.Sources.Positions) if (p >= t0 && p < n) isSource[p - t0] = true;
+            foreach (var p in spec.Targets.Positions) if (p >= t0 && p < n) isTarget[p - t0] = true;
+            bool readLater = false;                                         // a later needed row reads sources (is not a target)
+            for (int r = n - 1 - t0; r >= 0; r--)
+            {
+                bool need = r == n - 1 - t0 || !isSource[r] || readLater;       // the last position is the output
+                if (need) dead[r] = false;
+                if (need && !isTarget[r]) readLater = true;
+            }
+        }
+        if (!dead.Contains(true)) return null;
+        return Enumerable.Range(0, n - t0).Where(r => !dead[r]).Select(r => (long)r).ToArray();
+    }
+
     /// <summary>Bool [rows, N]: true where row (absolute position firstRow + i) ∈ targets and column ∈ sources.</summary>
     internal static Tensor BlockedPairs(KnockoutSpec spec, long firstRow, long rows, long n, Device device)
     {
@@ -209,6 +239,23 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
             blocked = blocked.logical_and(KnockoutEngine.HeadMask(heads, decoder.NumHeads, decoder.Device));        // [B, H, q, N]
             maskKey = maskKey.Select((k, i) => $"{k}|{string.Concat(heads[i].Select(f => f ? '1' : '0'))}").ToArray();
         }
+        // Rows no spec needs (sources blocked to the end, e.g. withdrawn tokens) are left out of the batch altogether.
+        var needed = KnockoutEngine.RowsNeeded(specs, t0, (int)n, layersCount, decoder.NumHeads);
+        Tensor? rowIdx = null;
+        if (needed is not null)
+        {
+            rowIdx = tensor(needed, device: decoder.Device);
+            var cols = tensor(Enumerable.Range(0, t0).Select(i => (long)i).Concat(needed.Select(r => t0 + r)).ToArray(), device: decoder.Device);
+            rot = new RotaryTables(rot.Cos.index_select(0, rowIdx), rot.Sin.index_select(0, rowIdx));
+            causal = causal.index_select(2, rowIdx).index_select(3, cols);
+            blocked = blocked.index_select(2, rowIdx).index_select(3, cols);
+            q = needed.Length;
+        }
+        Tensor CleanRows(int layer)                                         // the clean stream entering layer, at the batch's rows [1, q, D]
+        {
+            var suffix = clean.LayerInputs[layer][.., t0.., ..];
+            return rowIdx is null ? suffix : suffix.index_select(1, rowIdx);
+        }
         var inLayer = new bool[layersCount, b];
         for (int i = 0; i < b; i++) foreach (var l in specs[i].Layers) inLayer[l, i] = true;
 
@@ -248,7 +295,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                     var fromOld = h is null || carried.Length == 0 ? null
                         : IsIdentity(carried, representative.Count) ? h
                         : h.index_select(0, tensor(carried.Select(p => (long)p).ToArray(), device: decoder.Device));
-                    var fresh = joining == 0 ? null : clean.LayerInputs[l][.., t0.., ..].expand(joining, q, -1);     // clean stream entering l
+                    var fresh = joining == 0 ? null : CleanRows(l).expand(joining, q, -1);                              // clean stream entering l
                     var grown = (fromOld is null ? fresh!.contiguous() : fresh is null ? fromOld.alias() : cat([fromOld, fresh], 0)).DetachFromDisposeScope();
                     h?.Dispose();
                     h = grown;
@@ -264,13 +311,18 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                 // extra call (the whole batch is new, or per-head masks already run the edited states apart; with windows wider
                 // than a layer, the running edited states then make a third call, far cheaper than the rows it saves).
                 int joiners = representative.Count - firstNew;
-                long qHead = joiners == 0 || lastLayer ? q
-                    : Enumerable.Range(firstNew, joiners).Max(s => specs[representative[s]].Targets.Positions[^1]) + 1 - t0;
+                long qHead = q;
+                if (joiners > 0 && !lastLayer)
+                {
+                    long lastTarget = Enumerable.Range(firstNew, joiners).Max(s => specs[representative[s]].Targets.Positions[^1]) - t0;
+                    qHead = needed is null ? lastTarget + 1 : needed.Count(r => r <= lastTarget);
+                }
                 Tensor next;
                 if (qHead < q && (firstNew == 0 || blocked.shape[1] > 1))
                 {
                     RowLayersComputed += firstNew * q + joiners * qHead;
-                    next = StepNewcomers(clean, l, h!, firstNew, qHead, inWindow, representative, rot, causal, blocked, prefixK, prefixV).DetachFromDisposeScope();
+                    next = StepNewcomers(decoder, l, h!, CleanRows(l + 1), firstNew, qHead, inWindow, representative, rot, causal, blocked, prefixK, prefixV)
+                        .DetachFromDisposeScope();
                 }
                 else
                 {
@@ -296,19 +348,18 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
 
     /// <summary>
     /// One layer (not the last) for states [0, firstNew) running since earlier layers and states [firstNew, S) joining
-    /// here: the joiners compute only their first <paramref name="qHead"/> rows (their targets'), the rest of theirs is
-    /// the clean stream leaving the layer. Returns [S, q, D].
+    /// here: the joiners compute only their first <paramref name="qHead"/> rows (up to their targets'), the rest of theirs
+    /// is <paramref name="cleanOut"/> [1, q, D], the clean stream leaving the layer at the batch's rows. Returns [S, q, D].
     /// </summary>
-    private static Tensor StepNewcomers(CleanRun clean, int l, Tensor h, int firstNew, long qHead, bool[] inWindow, IReadOnlyList<int> representative,
-        RotaryTables rot, Tensor causal, Tensor blocked, Tensor prefixK, Tensor prefixV)
+    private static Tensor StepNewcomers(ITextDecoder decoder, int l, Tensor h, Tensor cleanOut, int firstNew, long qHead, bool[] inWindow,
+        IReadOnlyList<int> representative, RotaryTables rot, Tensor causal, Tensor blocked, Tensor prefixK, Tensor prefixV)
     {
-        var decoder = clean.Decoder;
         int s = inWindow.Length, t0 = (int)prefixK.shape[2];
         int qh = (int)qHead, cols = t0 + qh;
-        var rotHead = decoder.RotaryFor(clean.Positions, t0, qh);
+        var rotHead = new RotaryTables(rot.Cos[..qh], rot.Sin[..qh]);
         var head = StepActive(decoder, l, h[firstNew.., ..qh], inWindow[firstNew..], representative.Skip(firstNew).ToList(), rotHead,
             causal[.., .., ..qh, ..cols], blocked[.., .., ..qh, ..cols], prefixK, prefixV, lastLayer: false);       // [S − firstNew, qHead, D]
-        var tail = clean.LayerInputs[l + 1][.., cols.., ..].expand(s - firstNew, -1, -1);
+        var tail = cleanOut[.., qh.., ..].expand(s - firstNew, -1, -1);
         var joined = cat([head, tail], 1);
         if (firstNew == 0) return joined;
         var running = StepActive(decoder, l, h[..firstNew], inWindow[..firstNew], representative.Take(firstNew).ToList(), rot,

@@ -122,6 +122,67 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
         Assert.True(shared < unshared);
     }
 
+    [Fact]
+    public void Rows_Needed_Leaves_Out_Only_Sources_No_Needed_Later_Row_Reads()
+    {
+        int n = 10, layers = 5, heads = 4;
+        KnockoutSpec Spec(int[] s, int[] t, int[] l, int[]? h = null) =>
+            new(PositionSet.Of("S", s), PositionSet.Of("T", t), l) { Heads = h is null ? [] : [.. h] };
+        // t0 = 4: rows 4 … 9. Sources 5 and 7 are blocked from every later row but the sources themselves: not needed.
+        Assert.Equal([0L, 2, 4, 5], KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 8, 9], [2, 3, 4])], 4, n, layers, heads) ?? []);
+        // The last position is a source but not a target: it reads 5 and 7, so every row is needed.
+        Assert.Null(KnockoutEngine.RowsNeeded([Spec([3, 5, 7, 9], [4, 6, 8], [2, 3, 4])], 4, n, layers, heads));
+        // Row 8 is neither source nor target: it reads 5 and 7, so every row is needed.
+        Assert.Null(KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 9], [2, 3, 4])], 4, n, layers, heads));
+        // The edit must reach the last layer, in every head; and a batch computes what any of its specs needs.
+        Assert.Null(KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 8, 9], [2, 3])], 4, n, layers, heads));
+        Assert.Null(KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 8, 9], [2, 4])], 4, n, layers, heads));
+        Assert.Null(KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 8, 9], [2, 3, 4], [1])], 4, n, layers, heads));
+        Assert.Equal([0L, 2, 4, 5], KnockoutEngine.RowsNeeded([Spec([3, 5, 7], [4, 6, 8, 9], [2, 3, 4], [0, 1, 2, 3])], 4, n, layers, heads) ?? []);
+        Assert.Equal([0L, 2, 3, 4, 5], KnockoutEngine.RowsNeeded(
+            [Spec([3, 5, 7], [4, 6, 8, 9], [2, 3, 4]), Spec([3, 5], [4, 6, 7, 8, 9], [1, 2, 3, 4])], 4, n, layers, heads) ?? []);
+    }
+
+    [Theory]
+    [InlineData(31, 4, 4)]  // multi-head
+    [InlineData(32, 4, 2)]  // grouped-query
+    public void Withdrawn_Rows_Left_Out_Still_Give_The_Naive_Knockout(int seed, int heads, int kvHeads)
+    {
+        // Withdrawal-style specs (sources blocked from every later position from layer k on), some with the last position
+        // withdrawn too, some per-head or ending early (every row needed), mixed in batches that share t₀.
+        var rng = new Random(seed);
+        int layers = 5, n = rng.Next(30, 48);
+        using var decoder = RandomDecoder(seed, heads, kvHeads, layers);
+        using var scope = NewDisposeScope();
+        var embeds = normal(0, 1, [1, n, decoder.HiddenSize], generator: new TorchSharp.torch.Generator((ulong)seed));
+        using var clean = CleanRun.Create(decoder, embeds);
+        var specs = new List<KnockoutSpec>();
+        for (int i = 0; i < 24; i++)
+        {
+            int first = rng.Next(1, n / 2);
+            var withdrawn = new[] { first }.Concat(Enumerable.Range(first + 1, n - first - 2).Where(_ => rng.NextDouble() < 0.4));
+            if (i % 6 == 5) withdrawn = withdrawn.Append(n - 1);
+            int k = rng.Next(layers);
+            var spec = global::ModalFlow.Experiments.ImageWithdrawal.Spec(withdrawn.ToList(), n, k, layers, $"withdraw{i}@{k}")!;
+            if (i % 8 == 3) spec = spec with { Heads = [rng.Next(heads)] };
+            if (i % 8 == 7) spec = new KnockoutSpec(spec.Sources, spec.Targets, Enumerable.Range(k, Math.Max(1, layers - k - 1)), spec.Label + " short");
+            specs.Add(spec);
+            if (i % 4 == 0) specs.Add(new KnockoutSpec(spec.Sources, spec.Targets, Enumerable.Range(k, layers - k), spec.Label + " twin"));
+        }
+        var engine = new FastKnockoutEngine();
+        var fast = engine.Run(clean, specs);
+        var naive = new NaiveKnockoutEngine().Run(clean, specs);
+        double worst = 0;
+        for (int i = 0; i < specs.Count; i++)
+        {
+            double rel = Math.Abs(fast[i].P2 - naive[i].P2) / naive[i].P2;
+            worst = Math.Max(worst, rel);
+            Assert.True(rel <= 1e-5, $"{specs[i].Label} S={specs[i].Sources} T={specs[i].Targets}: fast {fast[i].P2:R} naive {naive[i].P2:R} (rel {rel:E2})");
+        }
+        Assert.Contains(specs.GroupBy(s => s.FirstTarget), g => KnockoutEngine.RowsNeeded(g.ToList(), g.Key, n, layers, heads) is not null);
+        log.WriteLine($"seed {seed} heads {heads}/{kvHeads} N={n}: worst relative |p2 fast - p2 naive| = {worst:E2}, {engine.RowLayersComputed} row-layers");
+    }
+
     [SharedFact]
     public void Knockout_Edge_Cases_Behave()
     {
