@@ -287,10 +287,10 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                         nextStateOf[i] = state;
                     }
                 bool unchanged = IsIdentity(parents, representative.Count);
-                int firstNew = unchanged ? representative.Count : parents.Count(p => p >= 0);   // newcomers sit at the end of the batch
+                var carried = parents.Where(p => p >= 0).ToArray();
+                int firstNew = carried.Length;                                  // newcomers sit at the end of the batch
                 if (!unchanged)
                 {
-                    var carried = parents.Where(p => p >= 0).ToArray();
                     int joining = parents.Count - carried.Length;
                     var fromOld = h is null || carried.Length == 0 ? null
                         : IsIdentity(carried, representative.Count) ? h
@@ -318,7 +318,7 @@ public sealed class FastKnockoutEngine(int maxRows = 1536) : KnockoutEngineBase
                     qHead = needed is null ? lastTarget + 1 : needed.Count(r => r <= lastTarget);
                 }
                 Tensor next;
-                if (qHead < q && (firstNew == 0 || blocked.shape[1] > 1))
+                if (qHead < q && (firstNew == 0 || heads is not null))
                 {
                     RowLayersComputed += firstNew * q + joiners * qHead;
                     next = StepNewcomers(decoder, l, h!, CleanRows(l + 1), firstNew, qHead, inWindow, representative, rot, causal, blocked, prefixK, prefixV)

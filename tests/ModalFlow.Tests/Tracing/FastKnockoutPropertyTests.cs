@@ -6,6 +6,7 @@ using ModalFlow.Tracing;
 using Xunit;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
+using ImageWithdrawal = ModalFlow.Experiments.ImageWithdrawal;
 
 namespace ModalFlow.Tests.Tracing;
 
@@ -23,7 +24,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
     }
 
     /// <summary>The clean run of <paramref name="n"/> random embeddings (seeded), in the caller's dispose scope.</summary>
-    private static CleanRun RandomClean(ITextDecoder decoder, int seed, int n) =>
+    internal static CleanRun RandomClean(ITextDecoder decoder, int seed, int n) =>
         CleanRun.Create(decoder, normal(0, 1, [1, n, decoder.HiddenSize], generator: new TorchSharp.torch.Generator((ulong)seed)));
 
     private static PositionSet RandomSet(Random rng, string name, int lo, int hi, int maxCount)
@@ -165,7 +166,7 @@ public class FastKnockoutPropertyTests(ITestOutputHelper log)
             var withdrawn = new[] { first }.Concat(Enumerable.Range(first + 1, n - first - 2).Where(_ => rng.NextDouble() < 0.4));
             if (i % 6 == 5) withdrawn = withdrawn.Append(n - 1);
             int k = rng.Next(layers);
-            var spec = global::ModalFlow.Experiments.ImageWithdrawal.Spec(withdrawn.ToList(), n, k, layers, $"withdraw{i}@{k}")!;
+            var spec = ImageWithdrawal.Spec(withdrawn.ToList(), n, k, layers, $"withdraw{i}@{k}")!;
             if (i % 8 == 3) spec = spec with { Heads = [rng.Next(heads)] };
             if (i % 8 == 7) spec = new KnockoutSpec(spec.Sources, spec.Targets, Enumerable.Range(k, Math.Max(1, layers - k - 1)), spec.Label + " short");
             specs.Add(spec);

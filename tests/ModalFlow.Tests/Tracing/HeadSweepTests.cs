@@ -65,8 +65,7 @@ public class HeadSweepTests(ITestOutputHelper log)
         const int layers = 4, n = 30, window = 1;
         using var decoder = FastKnockoutPropertyTests.RandomDecoder(seed, heads, kvHeads, layers);
         using var scope = NewDisposeScope();
-        var embeds = normal(0, 1, [1, n, decoder.HiddenSize], generator: new TorchSharp.torch.Generator((ulong)seed));
-        using var clean = CleanRun.Create(decoder, embeds);
+        using var clean = FastKnockoutPropertyTests.RandomClean(decoder, seed, n);
         var blocks = new[] { BlockDescriptor.Parse("Image->Question"), BlockDescriptor.Parse("Question->Last") };
         var maps = HeadSweep.Run(clean, null!, blocks, window, new FastKnockoutEngine(), Sets(n));
         var sweep = Tracer.Sweep(clean, null!, blocks, window, new FastKnockoutEngine(), Sets(n));

@@ -62,8 +62,7 @@ public sealed class PerHeadKnockoutTests(ITestOutputHelper log)
         int layers = 5, n = rng.Next(24, 48);
         using var decoder = FastKnockoutPropertyTests.RandomDecoder(seed, heads, kvHeads, layers);
         using var scope = NewDisposeScope();
-        var embeds = normal(0, 1, [1, n, decoder.HiddenSize], generator: new Generator((ulong)seed));
-        using var clean = CleanRun.Create(decoder, embeds);
+        using var clean = FastKnockoutPropertyTests.RandomClean(decoder, seed, n);
         var specs = RandomHeadSpecs(rng, n, layers, heads, 30);
         Assert.Contains(specs, s => s.IsPerHead);
         Assert.Contains(specs, s => !s.IsPerHead);
