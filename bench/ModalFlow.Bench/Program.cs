@@ -488,6 +488,97 @@ if (what is "decode")
         }, 3);
 }
 
+if (what is "group")
+{
+    // `run`'s order per group of 4 samples: 4 clean passes (kept), their answers decoded in lockstep (31 steps), then per sample
+    // the fast sweeps (Image->Question and Question->Last) and one naive knockout (the self-check's cell); each phase timed.
+    var trimmer = new NativeHeapTrimmer();
+    var naiveEngine = new NaiveKnockoutEngine();
+    for (int g = 0; g < 3; g++)
+    {
+        var sw = Stopwatch.StartNew();
+        var cleans = new List<CleanRun>();
+        var t = new List<string>();
+        for (int s = 0; s < 4; s++)
+        {
+            using var scope = NewDisposeScope();
+            sw.Restart();
+            cleans.Add(CleanRun.Create(decoder, normal(0, 1, [1, n, hidden])));
+            t.Add($"clean {sw.Elapsed.TotalSeconds:F2}");
+        }
+        sw.Restart();
+        using (var scope = NewDisposeScope())
+        {
+            var forks = cleans.Select(c => c.Cache.Fork()).ToList();
+            Generation.ContinueMany(decoder, forks.Select(f => new Continuation(f, PositionIds.Sequential(n), 5)).ToList(), 32, []);
+            foreach (var f in forks) f.Dispose();
+        }
+        t.Add($"answers {sw.Elapsed.TotalSeconds:F2}");
+        foreach (var c in cleans)
+        {
+            sw.Restart();
+            fast.Run(c, Sweep(image, question).Concat(Sweep(question, last)).ToList());
+            t.Add($"fast {sw.Elapsed.TotalSeconds:F2}");
+            sw.Restart();
+            naiveEngine.Run(c, Sweep(image, question).Skip(7).Take(1).ToList());
+            t.Add($"naive {sw.Elapsed.TotalSeconds:F2}");
+            c.Dispose();
+            t.Add($"trim {trimmer.AfterSample()}");
+        }
+        Console.WriteLine($"group {g}: {string.Join(", ", t)}");
+    }
+}
+
+if (what is "gemm")
+{
+    // GFLOP/s of the clean pass's products (637 rows) and of a whole forward, to see how far the forward is from its GEMMs.
+    foreach (var (o, k) in new[] { (hidden, hidden), ((int)(hidden * 2.6875), hidden), (hidden, (int)(hidden * 2.6875)) })
+    {
+        var w = normal(0, 1, [o, k]);
+        var x = normal(0, 1, [n, k]);
+        double gf = 2.0 * n * o * k / 1e9;
+        Time($"linear [{n},{k}] x [{o},{k}]^T ({gf:F2} GFLOP)", () => { using var s = NewDisposeScope(); for (int i = 0; i < 10; i++) nn.functional.linear(x, w); }, 5);
+    }
+}
+
+if (what is "fwdparts")
+{
+    // One layer of the clean pass (all 637 rows), piece by piece (wall ms, mean of 10), eager attention against SDPA.
+    int heads = hidden / 64, hd = 64;
+    var h = normal(0, 1, [1, n, hidden]);
+    var rot = decoder.RotaryFor(PositionIds.Sequential(n), 0, n);
+    var mask = Masks.Causal(n, 0, decoder.DType, decoder.Device);
+    var W = decoder.named_parameters().Where(p => p.name.Contains("layers.4.")).ToDictionary(p => p.name.Split("layers.4.")[1], p => p.parameter);
+    var norm = decoder.Layer(4).named_modules().Select(m => m.module).OfType<RmsNormLayer>().First();
+    var acc = new Dictionary<string, double>();
+    Tensor T(string name, Func<Tensor> f) { var c0 = Stopwatch.GetTimestamp(); var r = f(); acc[name] = acc.GetValueOrDefault(name) + Stopwatch.GetElapsedTime(c0).TotalMilliseconds; return r; }
+    for (int rep2 = 0; rep2 < 12; rep2++)
+    {
+        if (rep2 == 2) acc.Clear();
+        using var s2 = NewDisposeScope();
+        var x = T("rmsnorm", () => norm.Forward(h));
+        var qs = T("q_proj", () => nn.functional.linear(x, W["self_attn.q_proj.weight"]).view(1, n, heads, hd).transpose(1, 2));
+        qs = T("rotary q", () => Rotary.Apply(qs, rot));
+        var ks = T("k_proj", () => nn.functional.linear(x, W["self_attn.k_proj.weight"]).view(1, n, heads, hd).transpose(1, 2));
+        ks = T("rotary k", () => Rotary.Apply(ks, rot));
+        var vs = T("v_proj", () => nn.functional.linear(x, W["self_attn.v_proj.weight"]).view(1, n, heads, hd).transpose(1, 2));
+        var kc = T("cache copies (k, v)", () => { ks.clone(); return vs.clone(); });
+        var sc = T("QK^T / sqrt(d) + mask", () => matmul(qs, ks.transpose(2, 3)).div(Scalars.Of(8.0)).add(mask, Scalars.One));
+        var pr = T("softmax f32", () => sc.softmax(-1, ScalarType.Float32).to(qs.dtype));
+        var at = T("PV", () => matmul(pr, vs));
+        T("sdpa (instead of the three above)", () => nn.functional.scaled_dot_product_attention(qs, ks, vs, mask));
+        var hh = T("o_proj + add", () => h.add(nn.functional.linear(at.transpose(1, 2).reshape(1, n, hidden), W["self_attn.o_proj.weight"]), Scalars.One));
+        var m = T("rmsnorm2", () => norm.Forward(hh));
+        var g = T("gate", () => nn.functional.linear(m, W["mlp.gate_proj.weight"]));
+        var u = T("up", () => nn.functional.linear(m, W["mlp.up_proj.weight"]));
+        var su = T("silu*up", () => nn.functional.silu(g) * u);
+        var o = T("down + add", () => hh.add(nn.functional.linear(su, W["mlp.down_proj.weight"]), Scalars.One));
+        T("residual clone", () => o.clone());
+    }
+    foreach (var kv in acc) Console.WriteLine($"  {kv.Key,-36} {kv.Value / 10,8:F3}");
+    Console.WriteLine($"  {"total",-36} {acc.Values.Sum() / 10,8:F3}  (x {layers} layers)");
+}
+
 if (what is "fewrow")
 {
     // FewRowProduct against libtorch's product for 1, 2 and 4 rows on weights that fit in L3 (GB/s of weight read).

@@ -32,8 +32,12 @@ public interface ITextDecoder
     /// <summary>Position tables for positions [start, start + count) of <paramref name="positions"/>.</summary>
     RotaryTables RotaryFor(PositionIds positions, int start, int count);
 
-    /// <summary>Full forward of embedded sequences [B, N, D] at <paramref name="positions"/> (length N).</summary>
-    DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false);
+    /// <summary>
+    /// Full forward of embedded sequences [B, N, D] at <paramref name="positions"/> (length N). <paramref name="attention"/>:
+    /// how attention is computed (<see cref="AttentionKernel"/>: fused by default; the naive engine asks for eager).
+    /// </summary>
+    DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false,
+        AttentionKernel attention = AttentionKernel.Fused);
 
     /// <summary>
     /// Incremental decoding: new positions [1, q, D] at <paramref name="positions"/> (length q) on top of
@@ -88,4 +92,17 @@ public static class TextDecoderExtensions
         if (after.numel() > 0) parts.Add(decoder.Embed(after));
         return cat(parts, 0).unsqueeze(0).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>How a full forward computes attention over its own positions.</summary>
+public enum AttentionKernel
+{
+    /// <summary>
+    /// libtorch's fused scaled_dot_product_attention (same additive mask, same 1/√d scale, no [q, k] score tensor): 4× faster
+    /// than eager on CPU for 637 positions (14 vs 56 ms per layer at hidden 1024), equal to eager up to f32 summation order.
+    /// </summary>
+    Fused,
+
+    /// <summary>transformers' eager attention: scores = QKᵀ/√d + mask, softmax in float32 (the reference; the naive engine's).</summary>
+    Eager,
 }

@@ -243,7 +243,8 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
     /// Full forward of a batch of embedded sequences [B, N, D] at <paramref name="positions"/>.
     /// Returns the final normed hidden state of the last position [B, D] and logits there.
     /// </summary>
-    public DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false)
+    public DecoderOutput Forward(Tensor inputsEmbeds, PositionIds positions, DecoderHooks? hooks = null, KvCache? fillCache = null, bool keepResiduals = false,
+        AttentionKernel attention = AttentionKernel.Fused)
     {
         using var scope = NewDisposeScope();
         long n = inputsEmbeds.shape[1];
@@ -255,7 +256,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         for (int l = 0; l < NumLayers; l++)
         {
             var mask = hooks?.AttentionMask?.Invoke(l, causal) ?? causal;
-            var (next, k, v) = layers[l].Forward(h, rot, mask, hooks?.AttentionPattern);
+            var (next, k, v) = layers[l].Forward(h, rot, mask, hooks?.AttentionPattern, attention);
             fillCache?.Append(l, k, v);
             h = next;
             hooks?.ResidualPost?.Invoke(l, h);
@@ -281,7 +282,7 @@ public sealed class LlamaDecoder : ExplicitModule, ITextDecoder
         var rot = RotaryFor(SequentialFor(n), 0, (int)n);
         var causal = mask ?? Masks.Causal(n, 0, DType, Device);
         var h = inputsEmbeds.to(DType);
-        for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null).Hidden;
+        for (int l = 0; l < NumLayers; l++) h = layers[l].Forward(h, rot, causal, null, AttentionKernel.Eager).Hidden;   // the toy model was trained so
         return FinalNorm(h).MoveToOuterDisposeScope();
     }
 
@@ -462,11 +463,11 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     /// [B|1, 1|heads, q, q]. Returns the new residual and this call's K/V [B, kv_heads, q, hd]. (Decoding on top of a cache:
     /// <see cref="ForwardAppending"/>; a knockout's suffix on a clean prefix: <see cref="ForwardSuffix"/>.)
     /// </summary>
-    public (Tensor Hidden, Tensor Keys, Tensor Values) Forward(Tensor h, RotaryTables rot, Tensor mask, Action<int, Tensor>? onPattern)
+    public (Tensor Hidden, Tensor Keys, Tensor Values) Forward(Tensor h, RotaryTables rot, Tensor mask, Action<int, Tensor>? onPattern, AttentionKernel kernel)
     {
         using var scope = NewDisposeScope();
         var (qs, ks, vs) = Project(h, rot);
-        var attn = Attend(qs, ks, vs, mask, onPattern);
+        var attn = kernel == AttentionKernel.Fused ? AttendFused(qs, ks, vs, mask, onPattern) : Attend(qs, ks, vs, mask, onPattern);
         return (Finish(h, attn).MoveToOuterDisposeScope(), ks.MoveToOuterDisposeScope(), vs.MoveToOuterDisposeScope());
     }
 
@@ -515,6 +516,23 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
         onPattern?.Invoke(Index, probs);
         return matmul(probs, vRep);                                                                        // [B, H, q, hd]
+    }
+
+    /// <summary>
+    /// <see cref="Attend"/>'s result from the fused kernel (same mask and scale). An observer of the pattern gets it from the eager
+    /// formula, computed on the side: what a forward returns never depends on whether somebody watches it.
+    /// </summary>
+    private Tensor AttendFused(Tensor qs, Tensor kAll, Tensor vAll, Tensor mask, Action<int, Tensor>? onPattern)
+    {
+        var kRep = RepeatKv(kAll);
+        var vRep = RepeatKv(vAll);
+        if (onPattern is not null)
+        {
+            using var scope = NewDisposeScope();
+            var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One);
+            onPattern(Index, scores.softmax(-1, ScalarType.Float32).to(qs.dtype));
+        }
+        return nn.functional.scaled_dot_product_attention(qs, kRep, vRep, mask);
     }
 
     /// <summary>

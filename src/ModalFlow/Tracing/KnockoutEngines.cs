@@ -182,7 +182,7 @@ public sealed class NaiveKnockoutEngine : KnockoutEngineBase
             {
                 AttentionMask = (l, causal) => layers.Contains(l) ? causal.masked_fill(blocked, Scalars.Of(min)) : null,
             };
-            using var output = decoder.Forward(clean.Embeds, clean.Positions, hooks);
+            using var output = decoder.Forward(clean.Embeds, clean.Positions, hooks, attention: AttentionKernel.Eager);   // the reference, as transformers' eager
             sink([i], output.LastLogits);
         }
     }
