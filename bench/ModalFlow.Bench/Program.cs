@@ -73,13 +73,19 @@ if (what is "seq")
         using var scope = NewDisposeScope();
         using var c = CleanRun.Create(decoder, normal(0, 1, [1, n, hidden]));
         var sw = Stopwatch.StartNew();
+        long f0 = MinFlt();
         fast.Run(c, Sweep(question, last));
         double a = sw.Elapsed.TotalMilliseconds;
+        long f1 = MinFlt();
         sw.Restart();
         fast.Run(c, Sweep(question, last));
         double b2 = sw.Elapsed.TotalMilliseconds;
+        Console.Write($"faults {f1 - f0} / {MinFlt() - f1}; ");
         sw.Restart();
-        naiveEngine.Run(c, Sweep(question, last));
+        var between = Environment.GetEnvironmentVariable("MF_SEQ") ?? "naive";      // what runs between samples' sweeps
+        if (between == "naive") naiveEngine.Run(c, Sweep(question, last));
+        else if (between is "fused" or "eager")
+            for (int i = 0; i < 16; i++) { using var s3 = NewDisposeScope(); using var o = decoder.Forward(c.Embeds, c.Positions, attention: between == "fused" ? AttentionKernel.Fused : AttentionKernel.Eager); }
         Console.WriteLine($"sample {s}: fast first {a:F1} ms, second {b2:F1} ms, naive {sw.Elapsed.TotalSeconds:F2} s, trimmed {trimmer.AfterSample()}");
     }
 }

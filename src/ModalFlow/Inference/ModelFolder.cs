@@ -84,8 +84,11 @@ public abstract class ModelFolder
     /// <summary>Loads the weights (converted once to the compute dtype, on the device; mapped where <see cref="LoadOptions.MapWeights"/> asks).</summary>
     public LoadedModel Load(LoadOptions options)
     {
+        LoadedModel model;
         using (Checkpoints.SafetensorsFile.MappingWeights(options.MapWeights))    // every checkpoint the family opens
-            return LoadWeights(options);
+            model = LoadWeights(options);
+        Platform.TorchRuntime.TrimNativeHeap();         // what loading freed goes back now: glibc keeps freed memory (TorchRuntime)
+        return model;
     }
 
     /// <summary>The family's own loading (<see cref="Load"/> sets up what every family shares).</summary>
