@@ -510,13 +510,14 @@ public sealed class LlamaDecoderLayer : ExplicitModule
     /// <summary>Eager attention as transformers: q [B, H, q, hd] over keys/values [B, KVH, k, hd], additive mask, f32 softmax.</summary>
     private Tensor Attend(Tensor qs, Tensor kAll, Tensor vAll, Tensor mask, Action<int, Tensor>? onPattern)
     {
-        var kRep = RepeatKv(kAll);                                                                          // [B, H, p+q, hd]
-        var vRep = RepeatKv(vAll);
-        var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One);                      // [B, H, q, p+q]
-        var probs = scores.softmax(-1, ScalarType.Float32).to(qs.dtype);
+        var probs = Probabilities(qs, RepeatKv(kAll), mask);                                               // [B, H, q, p+q]
         onPattern?.Invoke(Index, probs);
-        return matmul(probs, vRep);                                                                        // [B, H, q, hd]
+        return matmul(probs, RepeatKv(vAll));                                                              // [B, H, q, hd]
     }
+
+    /// <summary>transformers' eager attention probabilities: softmax(QKᵀ/√d + mask) in float32, cast back to q's dtype.</summary>
+    private Tensor Probabilities(Tensor qs, Tensor kRep, Tensor mask) =>
+        matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One).softmax(-1, ScalarType.Float32).to(qs.dtype);
 
     /// <summary>
     /// <see cref="Attend"/>'s result from the fused kernel (same mask and scale). An observer of the pattern gets it from the eager
@@ -529,8 +530,7 @@ public sealed class LlamaDecoderLayer : ExplicitModule
         if (onPattern is not null)
         {
             using var scope = NewDisposeScope();
-            var scores = matmul(qs, kRep.transpose(2, 3)).div(Scalars.Of(Math.Sqrt(_headDim))).add(mask, Scalars.One);
-            onPattern(Index, scores.softmax(-1, ScalarType.Float32).to(qs.dtype));
+            onPattern(Index, Probabilities(qs, kRep, mask));
         }
         return nn.functional.scaled_dot_product_attention(qs, kRep, vRep, mask);
     }

@@ -30,16 +30,13 @@ public static class TorchRuntime
     private static extern int MallocTrim(nuint pad);
 
     /// <summary>
-    /// Returns freed native heap memory to the OS. glibc keeps large freed blocks (its mmap threshold grows after
-    /// the first big frees), so a long sweep's RSS would ratchet up without any leak. Between samples use
+    /// Returns freed native heap memory to the OS. glibc keeps freed blocks (and, as <see cref="KeepFreedMemory"/> sets it up,
+    /// never trims on its own), so a long sweep's RSS would ratchet up without any leak. Between samples use
     /// <see cref="NativeHeapTrimmer"/>, which calls this only when the process grew (each trim makes the next sample fault).
     /// </summary>
     public static void TrimNativeHeap()
     {
-        if (!OperatingSystem.IsLinux()) return;
-        try { MallocTrim(0); }
-        catch (DllNotFoundException) { }
-        catch (EntryPointNotFoundException) { }
+        if (OperatingSystem.IsLinux()) CallLibc(() => MallocTrim(0));
     }
 
     public static void Initialize()
@@ -93,15 +90,13 @@ public static class TorchRuntime
     {
         if (!OperatingSystem.IsLinux()) return;
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null || Environment.GetEnvironmentVariable("GOMP_SPINCOUNT") is not null) return;
-        try { SetEnv("GOMP_SPINCOUNT", OpenMpSpinCount, 0); }
-        catch (DllNotFoundException) { }
-        catch (EntryPointNotFoundException) { }
+        CallLibc(() => SetEnv("GOMP_SPINCOUNT", OpenMpSpinCount, 0));
     }
 
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
 
     /// <summary>glibc's largest mmap threshold (32 MiB on 64-bit): blocks up to it come from the heap and are reused.</summary>
-    public const int MmapThresholdBytes = 32 << 20;
+    private const int MmapThresholdBytes = 32 << 20;
 
     /// <summary>
     /// Freed tensor memory stays in glibc's heap for the next tensor instead of going back to the OS after every free.
@@ -117,11 +112,17 @@ public static class TorchRuntime
         if (!OperatingSystem.IsLinux()) return;
         if (Environment.GetEnvironmentVariable("GLIBC_TUNABLES")?.Contains("glibc.malloc.", StringComparison.Ordinal) == true
             || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null) return;
-        try
+        CallLibc(() =>
         {
             MallOpt(M_MMAP_THRESHOLD, MmapThresholdBytes);
             MallOpt(M_TRIM_THRESHOLD, int.MaxValue);
-        }
+        });
+    }
+
+    /// <summary>A glibc call that only tunes or tidies: where the C library lacks it (another libc), nothing happens.</summary>
+    private static void CallLibc(Action call)
+    {
+        try { call(); }
         catch (DllNotFoundException) { }
         catch (EntryPointNotFoundException) { }
     }
