@@ -33,6 +33,7 @@ public static class BenchCommand
                     r.Window, r.Samples, r.CleanSPerSample,
                     ImageToQuestion = r.ImageToQuestion,
                     QuestionToLast = r.QuestionToLast,
+                    r.QuestionToLastReadFloor,
                     PerHeadMap = r.PerHeadMap,
                     PaperGridPerSample = r.PaperGridPerSample,
                     r.PaperSweepRatioWithClean,
@@ -44,6 +45,7 @@ public static class BenchCommand
             ctx.Out.WriteLine($"clean pass (both engines, once per sample): {r.CleanSPerSample:F3} s");
             ctx.Out.WriteLine($"Image->Question: naive {r.ImageToQuestion.NaiveSPerSample:F3} s/sample, fast {r.ImageToQuestion.FastSPerSample:F3} s/sample, ratio {r.ImageToQuestion.Ratio:F1}x (max rel |Δp2| {r.ImageToQuestion.MaxRelDiffP2:E1})");
             ctx.Out.WriteLine($"Question->Last:  naive {r.QuestionToLast.NaiveSPerSample:F3} s/sample, fast {r.QuestionToLast.FastSPerSample:F3} s/sample, ratio {r.QuestionToLast.Ratio:F1}x (max rel |Δp2| {r.QuestionToLast.MaxRelDiffP2:E1})");
+            ctx.Out.WriteLine($"Question->Last read floor: {r.QuestionToLastReadFloor.Megabytes:F0} MB of weights read once in {r.QuestionToLastReadFloor.Seconds * 1e3:F1} ms here; the fast sweep takes {r.QuestionToLastReadFloor.FastOverFloor:F1}x that");
             ctx.Out.WriteLine($"per-head map Image->Question ({r.PerHeadMap.Knockouts} knockouts, window 1): naive {r.PerHeadMap.NaiveSPerSample:F3} s/sample{(r.PerHeadMap.NaiveExtrapolatedFrom is int k ? $" (extrapolated from {k} measured)" : "")}, fast {r.PerHeadMap.FastSPerSample:F3} s/sample, ratio {r.PerHeadMap.Ratio:F1}x (max rel |Δp2| {r.PerHeadMap.MaxRelDiffP2:E1})");
             ctx.Out.WriteLine($"Experiments 1+2+3 per sample ({r.PaperGridPerSample.Knockouts} knockouts, clean pass included): naive {r.PaperGridPerSample.NaiveSPerSample:F3} s, fast {r.PaperGridPerSample.FastSPerSample:F3} s, ratio {r.PaperGridPerSample.Ratio:F1}x (max rel |Δp2| {r.PaperGridPerSample.MaxRelDiffP2:E1})");
             ctx.Out.WriteLine($"all four paper blocks per sample, clean pass included: {r.PaperSweepRatioWithClean:F1}x");

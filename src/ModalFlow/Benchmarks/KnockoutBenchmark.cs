@@ -43,9 +43,15 @@ public sealed record EngineTiming(double NaiveSPerSample, double FastSPerSample,
     public int? NaiveExtrapolatedFrom { get; init; }
 }
 
+/// <summary>
+/// The memory floor of a sweep: reading once, on this machine and in the same run, every weight it multiplies by.
+/// <paramref name="FastOverFloor"/>: the fast sweep's time in multiples of it.
+/// </summary>
+public sealed record ReadFloor(double Seconds, double Megabytes, double FastOverFloor);
+
 public sealed record KnockoutBenchResult(BenchGeometry Model, int Window, int Samples, double CleanSPerSample,
-    EngineTiming ImageToQuestion, EngineTiming QuestionToLast, EngineTiming PerHeadMap, EngineTiming PaperGridPerSample, double PaperSweepRatioWithClean,
-    int MemoryKnockouts, double RssMbStart, double RssMbEnd, long LiveTensorsStart, long LiveTensorsEnd, bool MklShim, int Threads);
+    EngineTiming ImageToQuestion, EngineTiming QuestionToLast, ReadFloor QuestionToLastReadFloor, EngineTiming PerHeadMap, EngineTiming PaperGridPerSample,
+    double PaperSweepRatioWithClean, int MemoryKnockouts, double RssMbStart, double RssMbEnd, long LiveTensorsStart, long LiveTensorsEnd, bool MklShim, int Threads);
 
 /// <summary>
 /// Time per sample of a full window sweep (every centre layer) for Image→Question and Question→Last on the naive
@@ -131,6 +137,8 @@ public static class KnockoutBenchmark
 
         var tI2Q = Time(i2q, "Image->Question");
         var tQ2L = Time(q2l, "Question->Last");
+        var floor = WeightReadFloor(decoder, tQ2L.FastSPerSample);
+        progress?.Invoke($"Question->Last read floor: {floor.Megabytes:F0} MB of weights in {floor.Seconds * 1e3:F1} ms; the fast sweep takes {floor.FastOverFloor:F1}x that");
         // Full per-head map of Image→Question: every (layer, head) alone, window 1.
         var map = Enumerable.Range(0, g.Layers).SelectMany(l => Enumerable.Range(0, g.Heads)
             .Select(h => new KnockoutSpec(image, question, [l], $"Image->Question@{l}") { Heads = [h] })).ToList();
@@ -173,7 +181,27 @@ public static class KnockoutBenchmark
         long liveEnd = Tensor.TotalCount;
         double rssEnd = ProcessMemory.RssMb();
         progress?.Invoke($"memory: {done} knockouts over {sample} samples: RSS {rssStart:F0} → {rssEnd:F0} MB, live tensors {liveStart} → {liveEnd}");
-        return new KnockoutBenchResult(g, window, samples, clean1, tI2Q, tQ2L, tMap, tGrid, naivePaper / fastPaper,
+        return new KnockoutBenchResult(g, window, samples, clean1, tI2Q, tQ2L, floor, tMap, tGrid, naivePaper / fastPaper,
             done, rssStart, rssEnd, liveStart, liveEnd, TorchRuntime.MklShimLoaded, get_num_threads());
+    }
+
+    /// <summary>
+    /// A →Last sweep recomputes one row per window, so it is bound by reading its weights (every layer's matrices and the
+    /// output embedding) once: timed here as a plain sum of each, with the same threads, best of 5.
+    /// </summary>
+    private static ReadFloor WeightReadFloor(LlamaDecoder decoder, double fastSeconds)
+    {
+        var weights = Enumerable.Range(0, decoder.NumLayers).SelectMany(l => decoder.Layer(l).parameters()).Where(p => p.dim() == 2)
+            .Cast<Tensor>().Append(decoder.OutputEmbedding).ToList();
+        double best = double.MaxValue;
+        for (int rep = 0; rep < 6; rep++)
+        {
+            using var scope = NewDisposeScope();
+            var sw = Stopwatch.StartNew();
+            foreach (var w in weights) w.sum();
+            if (rep > 0) best = Math.Min(best, sw.Elapsed.TotalSeconds);    // the first pass warms up
+        }
+        double mb = weights.Sum(w => w.numel() * w.element_size()) / 1e6;
+        return new ReadFloor(best, mb, fastSeconds / best);
     }
 }

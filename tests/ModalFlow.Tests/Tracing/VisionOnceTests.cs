@@ -37,6 +37,11 @@ public class VisionOnceTests
         var r = KnockoutBenchmark.Run(g, samples: 1, window: 3, memoryKnockouts: 40);
         Assert.True(r.ImageToQuestion.MaxRelDiffP2 <= 1e-5, $"I→Q fast vs naive {r.ImageToQuestion.MaxRelDiffP2:E2}");
         Assert.True(r.QuestionToLast.MaxRelDiffP2 <= 1e-5, $"Q→L fast vs naive {r.QuestionToLast.MaxRelDiffP2:E2}");
+        // The read floor covers every layer's seven matrices and the output embedding, nothing else (float32).
+        long headDim = g.Hidden / g.Heads, perLayer = 2L * g.Hidden * g.Heads * headDim + 2L * g.Hidden * g.KvHeads * headDim + 3L * g.Hidden * g.Intermediate;
+        Assert.Equal((g.Layers * perLayer + (long)g.Vocab * g.Hidden) * 4 / 1e6, r.QuestionToLastReadFloor.Megabytes, 9);
+        Assert.True(r.QuestionToLastReadFloor.Seconds > 0);
+        Assert.Equal(r.QuestionToLast.FastSPerSample / r.QuestionToLastReadFloor.Seconds, r.QuestionToLastReadFloor.FastOverFloor, 9);
         Assert.Equal(40, r.MemoryKnockouts);
         Assert.Equal(r.LiveTensorsStart, r.LiveTensorsEnd);
     }
