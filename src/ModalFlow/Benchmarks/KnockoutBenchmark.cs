@@ -138,7 +138,6 @@ public static class KnockoutBenchmark
         var tI2Q = Time(i2q, "Image->Question");
         var tQ2L = Time(q2l, "Question->Last");
         var floor = WeightReadFloor(decoder, tQ2L.FastSPerSample);
-        progress?.Invoke($"Question->Last read floor: {floor.Megabytes:F0} MB of weights in {floor.Seconds * 1e3:F1} ms; the fast sweep takes {floor.FastOverFloor:F1}x that");
         // Full per-head map of Image→Question: every (layer, head) alone, window 1.
         var map = Enumerable.Range(0, g.Layers).SelectMany(l => Enumerable.Range(0, g.Heads)
             .Select(h => new KnockoutSpec(image, question, [l], $"Image->Question@{l}") { Heads = [h] })).ToList();
